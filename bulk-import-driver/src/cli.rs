@@ -1,0 +1,166 @@
+//! The `bulk-import` command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bulk-import", version, about = "Bulk import into Sleeper tables on DataFusion and Ballista")]
+pub struct Cli {
+    /// Where tables, their data, transaction logs and the job tracker live: a local directory or
+    /// an s3:// URL.
+    #[arg(long, global = true, env = "BULK_IMPORT_STORE", default_value = "bulk-import-store")]
+    pub store: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list and inspect tables.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Run a bulk import job (Sleeper's job JSON) on the embedded engine.
+    Run(RunArgs),
+    /// Query the job tracker.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Generate Parquet data in the schema of Sleeper's system tests.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Create a table from a Sleeper schema, with partitions from split points or partitions JSON.
+    Create {
+        name: String,
+        /// Sleeper schema JSON.
+        #[arg(long)]
+        schema: PathBuf,
+        /// Values of the first row key, one per line, strictly increasing: a balanced tree.
+        #[arg(long, conflicts_with = "partitions")]
+        split_points: Option<PathBuf>,
+        /// String split points are base64-encoded.
+        #[arg(long, requires = "split_points")]
+        split_points_base64: bool,
+        /// Partitions in Sleeper's JSON shape.
+        #[arg(long)]
+        partitions: Option<PathBuf>,
+        /// Table properties (key=value lines) overriding the Parquet defaults.
+        #[arg(long)]
+        properties: Option<PathBuf>,
+    },
+    /// List the tables.
+    List,
+    /// Show a table's partitions.
+    Partitions {
+        name: String,
+        /// Print a JSON array of partitions in Sleeper's shape.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a table's files.
+    Files {
+        name: String,
+        /// Print a JSON array of {filename, partitionId, numberOfRows, jobId}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job: Sleeper's bulk import job JSON.
+    pub job: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// How many tasks sort and write (default: one per leaf partition).
+    #[arg(long)]
+    pub shuffle_partitions: Option<usize>,
+    /// Print only the outcome.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Task slots of the embedded executor (default: the machine's cores).
+    #[arg(long, env = "BULK_IMPORT_PARALLELISM")]
+    pub parallelism: Option<usize>,
+    /// Memory the engine may use before sorts spill, e.g. 4GiB (default: 60% of available memory).
+    #[arg(long, env = "BULK_IMPORT_MEMORY_POOL", value_parser = parse_bytes)]
+    pub memory_pool: Option<usize>,
+    /// Directory sorts spill to (default: the system temporary directory).
+    #[arg(long, env = "BULK_IMPORT_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Show one job's status and events.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List jobs.
+    List {
+        #[arg(long)]
+        table: Option<String>,
+        /// REJECTED, ACCEPTED, IN_PROGRESS, UNCOMMITTED, FINISHED or FAILED.
+        #[arg(long)]
+        status: Option<bulk_import_core::tracker::JobStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub rows: u64,
+    #[arg(long, default_value_t = 1)]
+    pub files: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the K-1 split points that divide the generated keys into K even parts.
+    #[arg(long, value_name = "K")]
+    pub split_points: Option<usize>,
+}
+
+/// Parses a byte size: a number with an optional unit (B, KiB, MiB, GiB, TiB; KB, MB, GB, TB).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a size such as 4GiB"))?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024.0f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    Ok((number * multiplier) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("lots").is_err());
+    }
+}

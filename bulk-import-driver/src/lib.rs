@@ -1,0 +1,15 @@
+//! The bulk import driver: job intake and validation, planning (one module per algorithm),
+//! submission to Ballista, commit, and the `bulk-import` command line.
+
+pub mod cli;
+pub mod commands;
+pub mod commit;
+pub mod engine;
+pub mod generate;
+pub mod job;
+pub mod planning;
+pub mod runner;
+pub mod validation;
+
+pub use engine::{Engine, EngineConfig};
+pub use runner::{Driver, JobOutcome, JobSummary, RunOptions};

@@ -1,0 +1,200 @@
+//! Validation of a job's input files: every path expands (directories recursively, keeping
+//! `*.parquet`) to at least one file, and every file is Parquet with the table's key fields, of
+//! the right types and without nulls. Every problem is reported, not just the first.
+
+use arrow::datatypes::{DataType, Schema as ArrowSchema};
+use bulk_import_core::schema::{FieldType, NestedType, PrimitiveType, Schema};
+use bulk_import_core::store::{Location, ObjectStores};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::file::metadata::ParquetMetaData;
+
+/// How many files are inspected at once.
+const CONCURRENCY: usize = 16;
+
+/// One input file, checked.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub location: Location,
+    pub size: u64,
+    pub rows: u64,
+}
+
+/// Expands every path and checks every file; returns the files, or every reason to reject.
+pub async fn validate_inputs(stores: &ObjectStores, paths: &[String], schema: &Schema) -> Result<Vec<InputFile>, Vec<String>> {
+    let mut reasons = Vec::new();
+    let mut candidates = Vec::new();
+    for path in paths {
+        match expand(stores, path).await {
+            Ok(found) => candidates.extend(found),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    let checked: Vec<Result<InputFile, Vec<String>>> =
+        futures::stream::iter(candidates).map(|(location, size)| check_file(location, size, schema)).buffered(CONCURRENCY).collect().await;
+    let mut files = Vec::with_capacity(checked.len());
+    for result in checked {
+        match result {
+            Ok(file) => files.push(file),
+            Err(file_reasons) => reasons.extend(file_reasons),
+        }
+    }
+    if reasons.is_empty() { Ok(files) } else { Err(reasons) }
+}
+
+/// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
+async fn expand(stores: &ObjectStores, path: &str) -> Result<Vec<(Location, u64)>, String> {
+    let location = stores.resolve(path).map_err(|e| e.to_string())?;
+    match location.store.head(&location.path).await {
+        Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
+        Err(object_store::Error::NotFound { .. }) => {}
+        // The local store refuses to `head` a directory; listing below tells what it is.
+        Err(_) if location.store_url.as_str().starts_with("file") => {}
+        Err(e) => return Err(format!("cannot read {path}: {e}")),
+    }
+    let listed: Vec<_> = location
+        .store
+        .list(Some(&location.path))
+        .try_collect()
+        .await
+        .map_err(|e| format!("cannot list {path}: {e}"))?;
+    if listed.is_empty() {
+        return Err(format!("{path} does not exist"));
+    }
+    let mut files: Vec<(Location, u64)> = listed
+        .into_iter()
+        .filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".parquet")))
+        .map(|m| (location.at(m.location), m.size))
+        .collect();
+    if files.is_empty() {
+        return Err(format!("directory {path} holds no .parquet file"));
+    }
+    files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    Ok(files)
+}
+
+fn type_matches(expected: &FieldType, actual: &DataType) -> bool {
+    let primitive = |p: &PrimitiveType, t: &DataType| match p {
+        PrimitiveType::IntType => matches!(t, DataType::Int32),
+        PrimitiveType::LongType => matches!(t, DataType::Int64),
+        PrimitiveType::StringType => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+        PrimitiveType::ByteArrayType => matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView),
+    };
+    match (expected, actual) {
+        (FieldType::Primitive(p), t) => primitive(p, t),
+        (FieldType::Nested(NestedType::ListType { element_type }), DataType::List(f) | DataType::LargeList(f)) => {
+            primitive(element_type, f.data_type())
+        }
+        (FieldType::Nested(NestedType::MapType { .. }), DataType::Map(..)) => true,
+        _ => false,
+    }
+}
+
+/// A Parquet reader over an object. arrow-rs 59 deprecates `ParquetObjectReader` in favour of
+/// each application implementing `AsyncFileReader`; ours would be a copy of it, so it is used
+/// here, in this one place, until arrow-rs offers its replacement.
+#[allow(deprecated)]
+fn reader(location: &Location, size: u64) -> parquet::arrow::async_reader::ParquetObjectReader {
+    parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone()).with_file_size(size)
+}
+
+async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<String>> {
+    let url = location.url();
+    let reader = reader(&location, size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| vec![format!("{url} is not a Parquet file: {e}")])?;
+    let file_schema = builder.schema().clone();
+    let metadata = builder.metadata().clone();
+    let mut reasons = check_columns(&url, &file_schema, schema);
+    if !reasons.is_empty() {
+        return Err(reasons);
+    }
+    let key_names: Vec<&str> = schema.row_key_fields.iter().chain(&schema.sort_key_fields).map(|f| f.name.as_str()).collect();
+    let (with_nulls, unknown) = null_counts_from_statistics(&metadata, &key_names);
+    for (name, nulls) in with_nulls {
+        reasons.push(format!("key column {name} of {url} holds {nulls} null values: keys may not be null"));
+    }
+    if reasons.is_empty() && !unknown.is_empty() {
+        reasons.extend(scan_for_nulls(&location, size, &unknown, &url).await);
+    }
+    if reasons.is_empty() {
+        Ok(InputFile { location, size, rows: metadata.file_metadata().num_rows() as u64 })
+    } else {
+        Err(reasons)
+    }
+}
+
+fn check_columns(url: &str, file_schema: &ArrowSchema, schema: &Schema) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let keys = schema.row_key_fields.iter().map(|f| (f, "row key")).chain(schema.sort_key_fields.iter().map(|f| (f, "sort key")));
+    for (field, role) in keys.chain(schema.value_fields.iter().map(|f| (f, "value"))) {
+        match file_schema.field_with_name(&field.name) {
+            Err(_) if role == "value" && field.nullable => {}
+            Err(_) => reasons.push(format!("{url} has no column {} ({role})", field.name)),
+            Ok(actual) if !type_matches(&field.field_type, actual.data_type()) => reasons.push(format!(
+                "column {} of {url} has type {} but {role} {} is {}",
+                field.name,
+                actual.data_type(),
+                field.name,
+                serde_json::to_string(&field.field_type).unwrap_or_default()
+            )),
+            Ok(_) => {}
+        }
+    }
+    reasons
+}
+
+/// Null counts of key columns from the row groups' statistics: the columns known to hold nulls,
+/// and the columns some row group has no null count for.
+fn null_counts_from_statistics<'a>(metadata: &ParquetMetaData, keys: &[&'a str]) -> (Vec<(&'a str, u64)>, Vec<&'a str>) {
+    let descriptor = metadata.file_metadata().schema_descr();
+    let mut with_nulls = Vec::new();
+    let mut unknown = Vec::new();
+    for &name in keys {
+        let Some(column) = (0..descriptor.num_columns()).find(|&i| descriptor.column(i).path().string() == name) else {
+            unknown.push(name);
+            continue;
+        };
+        let counts: Option<u64> = metadata
+            .row_groups()
+            .iter()
+            .map(|rg| rg.column(column).statistics().and_then(|s| s.null_count_opt()))
+            .sum();
+        match counts {
+            Some(0) => {}
+            Some(n) => with_nulls.push((name, n)),
+            None => unknown.push(name),
+        }
+    }
+    (with_nulls, unknown)
+}
+
+async fn scan_for_nulls(location: &Location, size: u64, columns: &[&str], url: &str) -> Vec<String> {
+    let result = async {
+        let builder = ParquetRecordBatchStreamBuilder::new(reader(location, size)).await?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let mut stream = builder.with_projection(mask).build()?;
+        let mut nulls = vec![0usize; columns.len()];
+        while let Some(batch) = stream.try_next().await? {
+            for (i, name) in columns.iter().enumerate() {
+                if let Some(column) = batch.column_by_name(name) {
+                    nulls[i] += column.null_count();
+                }
+            }
+        }
+        Ok::<_, parquet::errors::ParquetError>(nulls)
+    }
+    .await;
+    match result {
+        Err(e) => vec![format!("cannot read {url}: {e}")],
+        Ok(nulls) => columns
+            .iter()
+            .zip(nulls)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("key column {name} of {url} holds {n} null values: keys may not be null"))
+            .collect(),
+    }
+}

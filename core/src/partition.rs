@@ -1,0 +1,302 @@
+//! Sleeper's partition tree: key-range partitions, a balanced tree built from split points, and
+//! the descent that finds a row's leaf exactly as Sleeper's `PartitionTree.getLeafPartition` does.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::key::{KeyRef, KeyValue};
+use crate::schema::KeyField;
+
+/// The range of one row-key field: `min` inclusive, `max` exclusive, no `max` meaning +infinity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub min: KeyValue,
+    pub max: Option<KeyValue>,
+}
+
+impl KeyRange {
+    pub fn contains(&self, key: KeyRef<'_>) -> bool {
+        self.min.as_ref() <= key && self.max.as_ref().is_none_or(|max| key < max.as_ref())
+    }
+}
+
+/// One range per row-key field, in schema order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub ranges: Vec<KeyRange>,
+}
+
+impl Region {
+    /// The whole key space of the given row keys.
+    pub fn everything(row_keys: &[KeyField]) -> Self {
+        Region { ranges: row_keys.iter().map(|k| KeyRange { min: k.key_type.minimum(), max: None }).collect() }
+    }
+
+    pub fn contains(&self, key: &[KeyRef<'_>]) -> bool {
+        self.ranges.iter().zip(key).all(|(range, value)| range.contains(*value))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub id: String,
+    pub is_leaf: bool,
+    pub parent_id: Option<String>,
+    pub child_ids: Vec<String>,
+    pub region: Region,
+    /// The row-key dimension this partition was split on; -1 for a leaf.
+    pub dimension: i32,
+}
+
+/// A validated partition tree with an index for descent.
+#[derive(Debug, Clone)]
+pub struct PartitionTree {
+    row_keys: Vec<KeyField>,
+    partitions: Vec<Partition>,
+    by_id: HashMap<String, usize>,
+    root: usize,
+    /// For each partition, the positions of its children.
+    children: Vec<Vec<usize>>,
+    /// Positions of the leaves; a leaf's index in this list is its leaf index.
+    leaves: Vec<usize>,
+    /// For each partition, its leaf index if it is a leaf.
+    leaf_index: Vec<Option<u32>>,
+}
+
+impl PartitionTree {
+    /// A tree holding one root partition that is a leaf.
+    pub fn single_leaf(row_keys: &[KeyField]) -> Self {
+        Self::from_split_points(row_keys, Vec::new()).expect("no split points is always valid")
+    }
+
+    /// A balanced tree whose leaves are split on the first row key at the given points, built as
+    /// Sleeper's `PartitionsFromSplitPoints` does: leaves from the split points, then each level
+    /// pairs neighbours under a new parent until one root remains.
+    pub fn from_split_points(row_keys: &[KeyField], split_points: Vec<KeyValue>) -> Result<Self> {
+        let first = row_keys.first().ok_or_else(|| Error::InvalidSplitPoints("no row keys".into()))?;
+        for point in &split_points {
+            if point.key_type() != first.key_type {
+                return Err(Error::InvalidSplitPoints(format!(
+                    "split point {point} is not of the first row key's type {}",
+                    first.key_type
+                )));
+            }
+        }
+        for pair in split_points.windows(2) {
+            if pair[0] >= pair[1] {
+                return Err(Error::InvalidSplitPoints(format!(
+                    "split points must be strictly increasing, but {} is followed by {}",
+                    pair[0], pair[1]
+                )));
+            }
+        }
+        let whole = Region::everything(row_keys);
+        let region_between = |min: Option<&KeyValue>, max: Option<&KeyValue>| {
+            let mut region = whole.clone();
+            if let Some(min) = min {
+                region.ranges[0].min = min.clone();
+            }
+            region.ranges[0].max = max.cloned();
+            region
+        };
+        let mut partitions = Vec::new();
+        let mut level: Vec<usize> = Vec::new();
+        for i in 0..=split_points.len() {
+            let min = if i == 0 { None } else { Some(&split_points[i - 1]) };
+            partitions.push(Partition {
+                id: uuid::Uuid::new_v4().to_string(),
+                is_leaf: true,
+                parent_id: None,
+                child_ids: Vec::new(),
+                region: region_between(min, split_points.get(i)),
+                dimension: -1,
+            });
+            level.push(i);
+        }
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for pair in level.chunks(2) {
+                if let [left, right] = *pair {
+                    let region = region_between(
+                        Some(&partitions[left].region.ranges[0].min),
+                        partitions[right].region.ranges[0].max.as_ref(),
+                    );
+                    let parent = Partition {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        is_leaf: false,
+                        parent_id: None,
+                        child_ids: vec![partitions[left].id.clone(), partitions[right].id.clone()],
+                        region,
+                        dimension: 0,
+                    };
+                    let parent_pos = partitions.len();
+                    partitions[left].parent_id = Some(parent.id.clone());
+                    partitions[right].parent_id = Some(parent.id.clone());
+                    partitions.push(parent);
+                    next.push(parent_pos);
+                } else {
+                    next.push(pair[0]);
+                }
+            }
+            level = next;
+        }
+        let root = level[0];
+        let root_id = partitions[root].id.clone();
+        partitions[root].id = "root".to_string();
+        for p in &mut partitions {
+            if p.parent_id.as_deref() == Some(root_id.as_str()) {
+                p.parent_id = Some("root".to_string());
+            }
+        }
+        Self::new(row_keys.to_vec(), partitions)
+    }
+
+    /// Validates a set of partitions (as loaded from Sleeper's JSON) and indexes it.
+    pub fn new(row_keys: Vec<KeyField>, partitions: Vec<Partition>) -> Result<Self> {
+        let invalid = |m: String| Error::InvalidPartitions(m);
+        let mut by_id = HashMap::with_capacity(partitions.len());
+        for (i, p) in partitions.iter().enumerate() {
+            if by_id.insert(p.id.clone(), i).is_some() {
+                return Err(invalid(format!("partition id {:?} appears twice", p.id)));
+            }
+            if p.region.ranges.len() != row_keys.len() {
+                return Err(invalid(format!(
+                    "partition {:?} has {} ranges for {} row keys",
+                    p.id,
+                    p.region.ranges.len(),
+                    row_keys.len()
+                )));
+            }
+            for (range, key) in p.region.ranges.iter().zip(&row_keys) {
+                let types_match = range.min.key_type() == key.key_type
+                    && range.max.as_ref().is_none_or(|m| m.key_type() == key.key_type);
+                if !types_match {
+                    return Err(invalid(format!("partition {:?}: range of {:?} is not of type {}", p.id, key.name, key.key_type)));
+                }
+                if range.max.as_ref().is_some_and(|max| *max <= range.min) {
+                    return Err(invalid(format!("partition {:?}: range of {:?} is empty", p.id, key.name)));
+                }
+            }
+        }
+        let roots: Vec<usize> = (0..partitions.len()).filter(|&i| partitions[i].parent_id.is_none()).collect();
+        let [root] = roots[..] else {
+            return Err(invalid(format!("expected exactly one root partition, found {}", roots.len())));
+        };
+        let mut children = vec![Vec::new(); partitions.len()];
+        for (i, p) in partitions.iter().enumerate() {
+            if p.is_leaf != p.child_ids.is_empty() {
+                return Err(invalid(format!("partition {:?}: a partition is a leaf exactly when it has no children", p.id)));
+            }
+            for child_id in &p.child_ids {
+                let &child = by_id.get(child_id).ok_or_else(|| invalid(format!("partition {:?} names unknown child {child_id:?}", p.id)))?;
+                if partitions[child].parent_id.as_deref() != Some(p.id.as_str()) {
+                    return Err(invalid(format!("partition {child_id:?} does not name {:?} as its parent", p.id)));
+                }
+                children[i].push(child);
+            }
+        }
+        // Every partition must be reachable from the root, or the parent links form a cycle.
+        let mut seen = vec![false; partitions.len()];
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(invalid(format!("partition {:?} is reached twice", partitions[i].id)));
+            }
+            stack.extend(&children[i]);
+        }
+        if let Some(i) = seen.iter().position(|s| !s) {
+            return Err(invalid(format!("partition {:?} is not reachable from the root", partitions[i].id)));
+        }
+        let leaves: Vec<usize> = (0..partitions.len()).filter(|&i| partitions[i].is_leaf).collect();
+        let mut leaf_index = vec![None; partitions.len()];
+        for (n, &i) in leaves.iter().enumerate() {
+            leaf_index[i] = Some(n as u32);
+        }
+        Ok(PartitionTree { row_keys, partitions, by_id, root, children, leaves, leaf_index })
+    }
+
+    pub fn row_keys(&self) -> &[KeyField] {
+        &self.row_keys
+    }
+
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+
+    pub fn root(&self) -> &Partition {
+        &self.partitions[self.root]
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Partition> {
+        self.by_id.get(id).map(|&i| &self.partitions[i])
+    }
+
+    /// The leaves, in leaf-index order.
+    pub fn leaves(&self) -> impl Iterator<Item = &Partition> {
+        self.leaves.iter().map(|&i| &self.partitions[i])
+    }
+
+    pub fn leaf_count(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// The leaf index of the leaf holding `key` (one value per row key), found by descending
+    /// from the root into the child whose region holds the key, as Sleeper does. `None` only
+    /// for a key outside the root's region or a tree whose children do not cover their parent.
+    pub fn leaf_index_of(&self, key: &[KeyRef<'_>]) -> Option<u32> {
+        let mut node = self.root;
+        if !self.partitions[node].region.contains(key) {
+            return None;
+        }
+        loop {
+            if let Some(leaf) = self.leaf_index[node] {
+                return Some(leaf);
+            }
+            node = *self.children[node].iter().find(|&&c| self.partitions[c].region.contains(key))?;
+        }
+    }
+
+    pub fn leaf_of(&self, key: &[KeyRef<'_>]) -> Option<&Partition> {
+        self.leaf_index_of(key).map(|i| &self.partitions[self.leaves[i as usize]])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::KeyType;
+
+    fn string_key() -> Vec<KeyField> {
+        vec![KeyField { name: "key".into(), key_type: KeyType::String }]
+    }
+
+    #[test]
+    fn balanced_tree_from_split_points_routes_to_ranges() {
+        let points: Vec<KeyValue> = ["b", "d", "f", "h", "j"].iter().map(|s| KeyValue::String(s.to_string())).collect();
+        let tree = PartitionTree::from_split_points(&string_key(), points).unwrap();
+        assert_eq!(tree.leaf_count(), 6);
+        assert_eq!(tree.root().id, "root");
+        for (key, min) in [("", ""), ("a", ""), ("b", "b"), ("c", "b"), ("i", "h"), ("j", "j"), ("zzz", "j")] {
+            let leaf = tree.leaf_of(&[KeyRef::String(key)]).unwrap();
+            assert_eq!(leaf.region.ranges[0].min, KeyValue::String(min.into()), "key {key:?}");
+        }
+        // Depth of a balanced tree of 6 leaves is 3.
+        let depth = |mut p: &Partition| {
+            let mut d = 0;
+            while let Some(parent) = &p.parent_id {
+                p = tree.get(parent).unwrap();
+                d += 1;
+            }
+            d
+        };
+        assert!(tree.leaves().all(|l| depth(l) <= 3));
+    }
+
+    #[test]
+    fn rejects_unordered_or_mistyped_split_points() {
+        let s = |v: &str| KeyValue::String(v.into());
+        assert!(PartitionTree::from_split_points(&string_key(), vec![s("b"), s("b")]).is_err());
+        assert!(PartitionTree::from_split_points(&string_key(), vec![s("c"), s("b")]).is_err());
+        assert!(PartitionTree::from_split_points(&string_key(), vec![KeyValue::Long(1)]).is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! `PartitionFileWriterExec`: writes each task's rows, sorted by (leaf, row keys, sort keys), to
+//! one Parquet file per leaf partition, starting a new file whenever the leaf changes, and
+//! returns one row per file written.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::AsyncArrowWriter;
+use object_store::buffered::BufWriter;
+use parquet::file::properties::WriterProperties;
+use url::Url;
+
+use crate::properties::ParquetSettings;
+use crate::store::join_url;
+
+/// What the writer needs to know, all of it carried in the plan to whichever executor runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileWriterConfig {
+    pub table_id: String,
+    /// Files go to `<data root>/<table id>/data/partition_<id>/<uuid>.parquet`.
+    pub data_root_url: String,
+    /// Leaf partition ids, indexed by the leaf column's values.
+    pub leaf_partition_ids: Vec<String>,
+    pub leaf_column: String,
+    pub row_key_count: usize,
+    pub sort_key_count: usize,
+    pub parquet: ParquetSettings,
+    /// A marker naming each file is written under `<attempt dir>/files/` before the file, so
+    /// that every file of an attempt can be found and deleted, whichever process wrote it.
+    pub attempt_dir_url: String,
+    /// Test hook: a task fails once it has completed this many files.
+    pub fail_after_files: Option<u32>,
+}
+
+/// The schema of the writer's output: one row per file written.
+pub fn written_files_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("partition_id", DataType::Utf8, false),
+        Field::new("filename", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ]))
+}
+
+#[derive(Debug)]
+pub struct PartitionFileWriterExec {
+    input: Arc<dyn ExecutionPlan>,
+    config: Arc<FileWriterConfig>,
+    properties: Arc<PlanProperties>,
+}
+
+impl PartitionFileWriterExec {
+    pub fn new(input: Arc<dyn ExecutionPlan>, config: FileWriterConfig) -> Self {
+        let schema = written_files_schema();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        PartitionFileWriterExec { input, config: Arc::new(config), properties }
+    }
+
+    pub fn config(&self) -> &FileWriterConfig {
+        &self.config
+    }
+}
+
+impl DisplayAs for PartitionFileWriterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "PartitionFileWriterExec: table={}, leaves={}", self.config.table_id, self.config.leaf_partition_ids.len())
+    }
+}
+
+impl ExecutionPlan for PartitionFileWriterExec {
+    fn name(&self) -> &str {
+        "PartitionFileWriterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children)
+            .map_err(|_| DataFusionError::Internal("PartitionFileWriterExec has one child".into()))?;
+        Ok(Arc::new(PartitionFileWriterExec::new(input, (*self.config).clone())))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context.clone())?;
+        let config = self.config.clone();
+        let stream = futures::stream::once(async move { write_partition(input, &config, &context).await });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(written_files_schema(), stream)))
+    }
+}
+
+/// The store and path of a `scheme://bucket/path` URL, from the task's object store registry.
+fn resolve(context: &TaskContext, url: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let parsed = Url::parse(url).map_err(|e| DataFusionError::Configuration(format!("{url}: {e}")))?;
+    let store_url = ObjectStoreUrl::parse(format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))?;
+    let store = context.runtime_env().object_store(&store_url)?;
+    let path = Path::from_url_path(parsed.path()).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok((store, path))
+}
+
+struct OpenFile {
+    leaf: u32,
+    url: String,
+    rows: u64,
+    writer: AsyncArrowWriter<BufWriter>,
+}
+
+struct Written {
+    partition_ids: Vec<String>,
+    filenames: Vec<String>,
+    rows: Vec<u64>,
+    bytes: Vec<u64>,
+}
+
+async fn write_partition(
+    mut input: SendableRecordBatchStream,
+    config: &FileWriterConfig,
+    context: &TaskContext,
+) -> Result<RecordBatch> {
+    let input_schema = input.schema();
+    let leaf_index = input_schema.index_of(&config.leaf_column)?;
+    let data_columns: Vec<usize> = (0..input_schema.fields().len()).filter(|&i| i != leaf_index).collect();
+    let file_schema = Arc::new(input_schema.project(&data_columns)?);
+    let properties = config.parquet.writer_properties(&file_schema, config.row_key_count, config.sort_key_count);
+    let (data_store, data_root) = resolve(context, &config.data_root_url)?;
+    let (attempt_store, attempt_dir) = resolve(context, &config.attempt_dir_url)?;
+    let data_store_url = Url::parse(&config.data_root_url).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let store_prefix = format!("{}://{}", data_store_url.scheme(), data_store_url.host_str().unwrap_or(""));
+
+    let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
+    let mut current: Option<OpenFile> = None;
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let leaves = batch.column(leaf_index).as_primitive::<UInt32Type>().clone();
+        let data = batch.project(&data_columns)?;
+        let data = RecordBatch::try_new(file_schema.clone(), data.columns().to_vec())?;
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let leaf = leaves.value(start);
+            let end = (start..batch.num_rows()).find(|&i| leaves.value(i) != leaf).unwrap_or(batch.num_rows());
+            if current.as_ref().is_none_or(|f| f.leaf != leaf) {
+                if let Some(previous) = current.take() {
+                    if leaf < previous.leaf {
+                        return Err(DataFusionError::Internal(format!(
+                            "rows of leaf {} arrived after leaf {}: the writer's input is not sorted by leaf",
+                            leaf, previous.leaf
+                        )));
+                    }
+                    close(previous, config, &mut written).await?;
+                }
+                let partition_id = config.leaf_partition_ids.get(leaf as usize).ok_or_else(|| {
+                    DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree"))
+                })?;
+                let file_id = uuid::Uuid::new_v4();
+                let path = data_root
+                    .clone()
+                    .join(config.table_id.as_str())
+                    .join("data")
+                    .join(format!("partition_{partition_id}").as_str())
+                    .join(format!("{file_id}.parquet").as_str());
+                let url = join_url(&store_prefix, &path);
+                let marker = attempt_dir.clone().join("files").join(file_id.to_string().as_str());
+                attempt_store.put(&marker, PutPayload::from(url.clone().into_bytes())).await?;
+                let sink = BufWriter::new(data_store.clone(), path);
+                let writer = AsyncArrowWriter::try_new(sink, file_schema.clone(), Some(WriterProperties::clone(&properties)))?;
+                current = Some(OpenFile { leaf, url, rows: 0, writer });
+            }
+            let file = current.as_mut().expect("a file is open");
+            file.writer.write(&data.slice(start, end - start)).await?;
+            file.rows += (end - start) as u64;
+            start = end;
+        }
+    }
+    if let Some(last) = current.take() {
+        close(last, config, &mut written).await?;
+    }
+    let batch = RecordBatch::try_new(
+        written_files_schema(),
+        vec![
+            Arc::new(StringArray::from(written.partition_ids)),
+            Arc::new(StringArray::from(written.filenames)),
+            Arc::new(UInt64Array::from(written.rows)),
+            Arc::new(UInt64Array::from(written.bytes)),
+        ],
+    )?;
+    Ok(batch)
+}
+
+async fn close(mut file: OpenFile, config: &FileWriterConfig, written: &mut Written) -> Result<()> {
+    file.writer.finish().await?;
+    written.partition_ids.push(config.leaf_partition_ids[file.leaf as usize].clone());
+    written.filenames.push(file.url);
+    written.rows.push(file.rows);
+    written.bytes.push(file.writer.bytes_written() as u64);
+    if config.fail_after_files.is_some_and(|n| written.filenames.len() >= n as usize) {
+        return Err(DataFusionError::Execution(format!(
+            "injected writer failure after {} files",
+            written.filenames.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Physical plan nodes of the bulk import engine, carried to executors by [`crate::codec`].
+
+pub mod file_writer;
+pub mod leaf_partition;
+pub mod proto_convert;
+
+pub use file_writer::{FileWriterConfig, PartitionFileWriterExec, written_files_schema};
+pub use leaf_partition::LeafPartitionExec;

@@ -1,0 +1,176 @@
+//! Per-table properties: the Parquet settings of Sleeper's defaults, each overridable by a Sleeper
+//! table property of the same name.
+
+use std::collections::BTreeMap;
+
+use arrow::datatypes::Schema as ArrowSchema;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const COMPRESSION_CODEC: &str = "sleeper.table.compression.codec";
+pub const ZSTD_LEVEL: &str = "sleeper.table.compression.zstd.level";
+pub const WRITER_VERSION: &str = "sleeper.table.parquet.writer.version";
+pub const ROW_GROUP_ROWS: &str = "sleeper.table.parquet.rowgroup.rows.max";
+pub const PAGE_SIZE: &str = "sleeper.table.page.size";
+pub const DICTIONARY_ROW_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.row.key.fields";
+pub const DICTIONARY_SORT_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.sort.key.fields";
+pub const DICTIONARY_VALUES: &str = "sleeper.table.parquet.dictionary.encoding.value.fields";
+pub const STATISTICS_TRUNCATE: &str = "sleeper.table.parquet.statistics.truncate.length";
+pub const COLUMN_INDEX_TRUNCATE: &str = "sleeper.table.parquet.columnindex.truncate.length";
+
+/// Table properties as `key=value` pairs; unknown keys are kept, so a Sleeper table properties
+/// file can be given as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableProperties(pub BTreeMap<String, String>);
+
+impl TableProperties {
+    /// Parses Java properties text: `key=value` (or `key: value`) lines, `#`/`!` comments.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let split = line.find(['=', ':']).ok_or_else(|| {
+                Error::InvalidProperties(format!("line {}: expected key=value, found {line:?}", i + 1))
+            })?;
+            map.insert(line[..split].trim().to_string(), line[split + 1..].trim().to_string());
+        }
+        let properties = TableProperties(map);
+        properties.parquet_settings()?;
+        Ok(properties)
+    }
+
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| Error::InvalidProperties(format!("{key}={v} is not a valid value"))),
+        }
+    }
+
+    /// The Parquet settings, validated.
+    pub fn parquet_settings(&self) -> Result<ParquetSettings> {
+        let defaults = ParquetSettings::default();
+        let compression: String = self.get(COMPRESSION_CODEC, defaults.compression)?;
+        let compression = compression.to_ascii_lowercase();
+        if !["zstd", "snappy", "uncompressed"].contains(&compression.as_str()) {
+            return Err(Error::InvalidProperties(format!(
+                "{COMPRESSION_CODEC}={compression}: supported codecs are zstd, snappy and uncompressed"
+            )));
+        }
+        let writer_version: String = self.get(WRITER_VERSION, defaults.writer_version)?;
+        if !["v1", "v2"].contains(&writer_version.as_str()) {
+            return Err(Error::InvalidProperties(format!("{WRITER_VERSION}={writer_version}: expected v1 or v2")));
+        }
+        let truncate = |key: &str, default: Option<u64>| -> Result<Option<u64>> {
+            // Sleeper writes "not truncated" as Integer.MAX_VALUE.
+            let v: u64 = self.get(key, default.unwrap_or(i32::MAX as u64))?;
+            Ok((v < i32::MAX as u64).then_some(v))
+        };
+        let settings = ParquetSettings {
+            compression,
+            zstd_level: self.get(ZSTD_LEVEL, defaults.zstd_level)?,
+            writer_version,
+            max_row_group_rows: self.get(ROW_GROUP_ROWS, defaults.max_row_group_rows)?,
+            data_page_size_bytes: self.get(PAGE_SIZE, defaults.data_page_size_bytes)?,
+            dictionary_row_keys: self.get(DICTIONARY_ROW_KEYS, defaults.dictionary_row_keys)?,
+            dictionary_sort_keys: self.get(DICTIONARY_SORT_KEYS, defaults.dictionary_sort_keys)?,
+            dictionary_values: self.get(DICTIONARY_VALUES, defaults.dictionary_values)?,
+            statistics_truncate_length: truncate(STATISTICS_TRUNCATE, defaults.statistics_truncate_length)?,
+            column_index_truncate_length: truncate(COLUMN_INDEX_TRUNCATE, defaults.column_index_truncate_length)?,
+        };
+        ZstdLevel::try_new(settings.zstd_level)
+            .map_err(|e| Error::InvalidProperties(format!("{ZSTD_LEVEL}={}: {e}", settings.zstd_level)))?;
+        if settings.max_row_group_rows == 0 || settings.data_page_size_bytes == 0 {
+            return Err(Error::InvalidProperties("row group and page sizes must be positive".into()));
+        }
+        Ok(settings)
+    }
+}
+
+/// How data files are written; Sleeper's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetSettings {
+    pub compression: String,
+    pub zstd_level: i32,
+    pub writer_version: String,
+    pub max_row_group_rows: usize,
+    pub data_page_size_bytes: usize,
+    pub dictionary_row_keys: bool,
+    pub dictionary_sort_keys: bool,
+    pub dictionary_values: bool,
+    /// `None`: statistics are not truncated.
+    pub statistics_truncate_length: Option<u64>,
+    pub column_index_truncate_length: Option<u64>,
+}
+
+impl Default for ParquetSettings {
+    fn default() -> Self {
+        ParquetSettings {
+            compression: "zstd".into(),
+            zstd_level: 3,
+            writer_version: "v2".into(),
+            max_row_group_rows: 100_000,
+            data_page_size_bytes: 128 * 1024,
+            dictionary_row_keys: false,
+            dictionary_sort_keys: false,
+            dictionary_values: false,
+            statistics_truncate_length: None,
+            column_index_truncate_length: Some(128),
+        }
+    }
+}
+
+impl ParquetSettings {
+    /// The writer properties for files whose columns are `row_keys` row-key columns, then
+    /// `sort_keys` sort-key columns, then value columns (the order of a table's Arrow schema).
+    pub fn writer_properties(&self, columns: &ArrowSchema, row_keys: usize, sort_keys: usize) -> WriterProperties {
+        let compression = match self.compression.as_str() {
+            "snappy" => Compression::SNAPPY,
+            "uncompressed" => Compression::UNCOMPRESSED,
+            _ => Compression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default()),
+        };
+        let mut builder = WriterProperties::builder()
+            .set_compression(compression)
+            .set_writer_version(if self.writer_version == "v1" { WriterVersion::PARQUET_1_0 } else { WriterVersion::PARQUET_2_0 })
+            .set_max_row_group_row_count(Some(self.max_row_group_rows))
+            .set_data_page_size_limit(self.data_page_size_bytes)
+            .set_dictionary_enabled(false)
+            .set_statistics_truncate_length(self.statistics_truncate_length.map(|v| v as usize))
+            .set_column_index_truncate_length(self.column_index_truncate_length.map(|v| v as usize));
+        for (i, field) in columns.fields().iter().enumerate() {
+            let dictionary = match i {
+                i if i < row_keys => self.dictionary_row_keys,
+                i if i < row_keys + sort_keys => self.dictionary_sort_keys,
+                _ => self.dictionary_values,
+            };
+            if dictionary {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), true);
+            }
+        }
+        builder.build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let p = TableProperties::parse("# comment\nsleeper.table.name=t\nsleeper.table.parquet.rowgroup.rows.max = 10\n").unwrap();
+        let s = p.parquet_settings().unwrap();
+        assert_eq!(s.max_row_group_rows, 10);
+        assert_eq!(s.compression, "zstd");
+        assert_eq!(s.column_index_truncate_length, Some(128));
+        assert_eq!(s.statistics_truncate_length, None);
+        assert!(TableProperties::parse("sleeper.table.compression.codec=lzma\n").is_err());
+        assert!(TableProperties::parse("sleeper.table.page.size=big\n").is_err());
+        assert!(TableProperties::parse("no separator here\n").is_err());
+    }
+}

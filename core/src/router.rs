@@ -1,0 +1,91 @@
+//! Routing a batch of rows to leaf partitions, reading key columns in place.
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, Int32Array, Int64Array, LargeBinaryArray,
+    LargeStringArray, StringArray, StringViewArray, UInt32Array,
+};
+use arrow::datatypes::DataType;
+
+use crate::key::{KeyRef, KeyType};
+use crate::partition::PartitionTree;
+
+/// Why a batch could not be routed. Validation rejects such input before a job runs, so
+/// these only surface for input that changed under a running job.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    #[error("row key column {column} has type {actual}, which cannot hold {expected} values")]
+    WrongType { column: String, expected: KeyType, actual: DataType },
+    #[error("row key column {column} holds a null at row {row}: row keys may not be null")]
+    NullKey { column: String, row: usize },
+    #[error("no leaf partition holds the key of row {row}: the partition tree does not cover the key space")]
+    Uncovered { row: usize },
+}
+
+/// A key column viewed as [`KeyRef`]s, whatever Arrow representation the input used.
+enum KeyColumn<'a> {
+    Int(&'a Int32Array),
+    Long(&'a Int64Array),
+    Utf8(&'a StringArray),
+    LargeUtf8(&'a LargeStringArray),
+    Utf8View(&'a StringViewArray),
+    Binary(&'a BinaryArray),
+    LargeBinary(&'a LargeBinaryArray),
+    BinaryView(&'a BinaryViewArray),
+}
+
+impl<'a> KeyColumn<'a> {
+    fn new(array: &'a ArrayRef, key_type: KeyType, column: &str) -> Result<Self, RoutingError> {
+        Ok(match (key_type, array.data_type()) {
+            (KeyType::Int, DataType::Int32) => KeyColumn::Int(array.as_primitive()),
+            (KeyType::Long, DataType::Int64) => KeyColumn::Long(array.as_primitive()),
+            (KeyType::String, DataType::Utf8) => KeyColumn::Utf8(array.as_string()),
+            (KeyType::String, DataType::LargeUtf8) => KeyColumn::LargeUtf8(array.as_string()),
+            (KeyType::String, DataType::Utf8View) => KeyColumn::Utf8View(array.as_string_view()),
+            (KeyType::ByteArray, DataType::Binary) => KeyColumn::Binary(array.as_binary()),
+            (KeyType::ByteArray, DataType::LargeBinary) => KeyColumn::LargeBinary(array.as_binary()),
+            (KeyType::ByteArray, DataType::BinaryView) => KeyColumn::BinaryView(array.as_binary_view()),
+            (expected, actual) => {
+                return Err(RoutingError::WrongType { column: column.to_string(), expected, actual: actual.clone() });
+            }
+        })
+    }
+
+    #[inline]
+    fn get(&self, row: usize) -> KeyRef<'a> {
+        match self {
+            KeyColumn::Int(a) => KeyRef::Int(a.value(row)),
+            KeyColumn::Long(a) => KeyRef::Long(a.value(row)),
+            KeyColumn::Utf8(a) => KeyRef::String(a.value(row)),
+            KeyColumn::LargeUtf8(a) => KeyRef::String(a.value(row)),
+            KeyColumn::Utf8View(a) => KeyRef::String(a.value(row)),
+            KeyColumn::Binary(a) => KeyRef::Bytes(a.value(row)),
+            KeyColumn::LargeBinary(a) => KeyRef::Bytes(a.value(row)),
+            KeyColumn::BinaryView(a) => KeyRef::Bytes(a.value(row)),
+        }
+    }
+}
+
+/// The leaf index (see [`PartitionTree::leaves`]) of every row, given the row-key columns in
+/// schema order.
+pub fn leaf_indices(tree: &PartitionTree, key_columns: &[ArrayRef]) -> Result<UInt32Array, RoutingError> {
+    let fields = tree.row_keys();
+    let columns = key_columns
+        .iter()
+        .zip(fields)
+        .map(|(array, field)| KeyColumn::new(array, field.key_type, &field.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (array, field) in key_columns.iter().zip(fields) {
+        if let Some(row) = array.logical_nulls().and_then(|n| (0..n.len()).find(|&i| n.is_null(i))) {
+            return Err(RoutingError::NullKey { column: field.name.clone(), row });
+        }
+    }
+    let rows = key_columns.first().map_or(0, |a| a.len());
+    let mut key = Vec::with_capacity(columns.len());
+    let mut leaves = Vec::with_capacity(rows);
+    for row in 0..rows {
+        key.clear();
+        key.extend(columns.iter().map(|c| c.get(row)));
+        leaves.push(tree.leaf_index_of(&key).ok_or(RoutingError::Uncovered { row })?);
+    }
+    Ok(UInt32Array::from(leaves))
+}

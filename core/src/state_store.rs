@@ -1,0 +1,164 @@
+//! The state store: a table's transaction log in the object store.
+//!
+//! Transaction `n` is the object `transactions/<n, 20 digits>.json`, created only if absent. Two
+//! writers racing for the same number: one wins, the other re-reads the log, re-validates its
+//! transaction against the new state and retries with backoff. Every `SNAPSHOT_INTERVAL`
+//! transactions a snapshot of the whole state is written, so a reader starts from the latest
+//! snapshot instead of the first transaction.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use rand::RngExt;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::schema::KeyField;
+use crate::store::Location;
+use crate::transaction::{TableState, Transaction};
+
+const SNAPSHOT_INTERVAL: u64 = 100;
+const MAX_ATTEMPTS: usize = 50;
+
+/// The transaction log of one table.
+#[derive(Debug)]
+pub struct StateStore {
+    root: Location,
+    row_keys: Vec<KeyField>,
+    /// The state as of the last read, so that a reader only reads newer transactions.
+    cached: Mutex<Option<TableState>>,
+}
+
+fn number_name(number: u64) -> String {
+    format!("{number:020}.json")
+}
+
+fn parse_number(name: &str) -> Option<u64> {
+    name.strip_suffix(".json")?.parse().ok()
+}
+
+impl StateStore {
+    /// The log of a table whose state-store directory is `root`.
+    pub fn new(root: Location, row_keys: Vec<KeyField>) -> Self {
+        StateStore { root, row_keys, cached: Mutex::new(None) }
+    }
+
+    fn transactions(&self) -> Location {
+        self.root.child("transactions")
+    }
+
+    fn snapshots(&self) -> Location {
+        self.root.child("snapshots")
+    }
+
+    /// The current state: the latest snapshot plus every later transaction.
+    pub async fn state(&self) -> Result<TableState> {
+        let mut cached = self.cached.lock().await;
+        let mut state = match cached.take() {
+            Some(state) => state,
+            None => self.latest_snapshot().await?.unwrap_or_else(|| TableState::empty(&self.row_keys)),
+        };
+        self.read_newer(&mut state).await?;
+        *cached = Some(state.clone());
+        Ok(state)
+    }
+
+    async fn latest_snapshot(&self) -> Result<Option<TableState>> {
+        let dir = self.snapshots();
+        let metas: Vec<_> = dir.store.list(Some(&dir.path)).try_collect().await?;
+        let Some(latest) = metas.iter().filter_map(|m| m.location.filename().and_then(parse_number).map(|n| (n, m))).max_by_key(|(n, _)| *n)
+        else {
+            return Ok(None);
+        };
+        let bytes = dir.store.get(&latest.1.location).await?.bytes().await?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            what: "snapshot",
+            location: latest.1.location.to_string(),
+            reason: e.to_string(),
+        })?;
+        TableState::from_snapshot_json(&value, &self.row_keys).map(Some)
+    }
+
+    /// Applies, in order, every transaction after the state's number.
+    async fn read_newer(&self, state: &mut TableState) -> Result<()> {
+        let dir = self.transactions();
+        let offset = dir.path.clone().join(number_name(state.transaction_number).as_str());
+        let mut numbers: Vec<u64> = dir
+            .store
+            .list_with_offset(Some(&dir.path), &offset)
+            .try_filter_map(|m| async move { Ok(m.location.filename().and_then(parse_number)) })
+            .try_collect()
+            .await?;
+        numbers.sort_unstable();
+        let after = state.transaction_number;
+        for number in numbers.into_iter().filter(|&n| n > after) {
+            if number != state.transaction_number + 1 {
+                // A gap can only be a listing that is not yet consistent: stop at it.
+                break;
+            }
+            let transaction = self.read_transaction(number).await?;
+            state.apply(number, transaction);
+        }
+        Ok(())
+    }
+
+    async fn read_transaction(&self, number: u64) -> Result<Transaction> {
+        let location = self.transactions().child(&number_name(number));
+        let bytes = location.store.get(&location.path).await?.bytes().await?;
+        let corrupt = |reason: String| Error::Corrupt { what: "transaction", location: location.url(), reason };
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let type_name = value["type"].as_str().ok_or_else(|| corrupt("no type".into()))?;
+        Transaction::from_json(type_name, &value["transaction"], &self.row_keys)
+    }
+
+    /// Appends a transaction, validated against the latest state; returns its number. A conflict
+    /// with another writer re-reads, re-validates and retries with jittered exponential backoff.
+    pub async fn append(&self, transaction: Transaction) -> Result<u64> {
+        let mut backoff = Duration::from_millis(10);
+        for _ in 0..MAX_ATTEMPTS {
+            let state = self.state().await?;
+            state.validate(&transaction)?;
+            let number = state.transaction_number + 1;
+            let body = json!({
+                "transactionNumber": number,
+                "type": transaction.type_name(),
+                "updateTime": chrono::Utc::now().to_rfc3339(),
+                "transaction": transaction.body_json(),
+            });
+            let location = self.transactions().child(&number_name(number));
+            let payload = PutPayload::from(serde_json::to_vec_pretty(&body).expect("JSON values serialise"));
+            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match location.store.put_opts(&location.path, payload, options).await {
+                Ok(_) => {
+                    let mut cached = self.cached.lock().await;
+                    let mut next = state;
+                    next.apply(number, transaction);
+                    if number % SNAPSHOT_INTERVAL == 0 {
+                        // Best effort: a missing snapshot only makes later reads longer.
+                        if let Err(e) = self.write_snapshot(&next).await {
+                            tracing::warn!("could not write snapshot {number}: {e}");
+                        }
+                    }
+                    *cached = Some(next);
+                    return Ok(number);
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64);
+                    tokio::time::sleep(backoff / 2 + Duration::from_millis(jitter / 2)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::TooManyConflicts(MAX_ATTEMPTS))
+    }
+
+    async fn write_snapshot(&self, state: &TableState) -> Result<()> {
+        let location = self.snapshots().child(&number_name(state.transaction_number));
+        let bytes = serde_json::to_vec(&state.to_snapshot_json()).expect("JSON values serialise");
+        location.store.put(&location.path, bytes.into()).await?;
+        Ok(())
+    }
+}
