@@ -281,10 +281,10 @@ mod tests {
             assert_eq!(leaf.region.ranges[0].min, KeyValue::String(min.into()), "key {key:?}");
         }
         // Depth of a balanced tree of 6 leaves is 3.
-        let depth = |mut p: &Partition| {
-            let mut d = 0;
-            while let Some(parent) = &p.parent_id {
-                p = tree.get(parent).unwrap();
+        let depth = |leaf: &Partition| {
+            let (mut d, mut parent) = (0, leaf.parent_id.clone());
+            while let Some(id) = parent {
+                parent = tree.get(&id).unwrap().parent_id.clone();
                 d += 1;
             }
             d

@@ -1,0 +1,94 @@
+//! The transaction log under concurrent writers: conditional creates, re-validation on conflict,
+//! at most one commit per job, snapshots.
+
+use std::sync::Arc;
+
+use bulk_import_core::Error;
+use bulk_import_core::key::KeyType;
+use bulk_import_core::partition::PartitionTree;
+use bulk_import_core::schema::KeyField;
+use bulk_import_core::state_store::StateStore;
+use bulk_import_core::store::ObjectStores;
+use bulk_import_core::transaction::{AddedFile, FileReference, Transaction};
+
+fn keys() -> Vec<KeyField> {
+    vec![KeyField { name: "key".into(), key_type: KeyType::Long }]
+}
+
+fn add(job: &str, file: &str) -> Transaction {
+    Transaction::AddFiles {
+        job_id: Some(job.into()),
+        files: vec![AddedFile {
+            filename: file.into(),
+            references: vec![FileReference {
+                partition_id: "root".into(),
+                number_of_rows: 10,
+                count_approximate: false,
+                only_contains_data_for_this_partition: true,
+            }],
+        }],
+    }
+}
+
+async fn initialised(dir: &std::path::Path) -> Arc<ObjectStores> {
+    let stores = Arc::new(ObjectStores::new());
+    let store = StateStore::new(stores.resolve(dir.to_str().unwrap()).unwrap(), keys());
+    store.append(Transaction::InitialisePartitions(PartitionTree::single_leaf(&keys()))).await.unwrap();
+    stores
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_each_commit_once_and_the_same_job_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = initialised(dir.path()).await;
+    let root = stores.resolve(dir.path().to_str().unwrap()).unwrap();
+    // Eight writers, each with its own view of the log, each committing 15 jobs, and every job
+    // id also raced by a second writer.
+    let mut handles = Vec::new();
+    for writer in 0..8 {
+        let root = root.clone();
+        handles.push(tokio::spawn(async move {
+            let store = StateStore::new(root, keys());
+            let mut committed = 0;
+            for job in 0..15 {
+                let job_id = format!("job-{}-{job}", writer / 2);
+                match store.append(add(&job_id, &format!("file-{writer}-{job}"))).await {
+                    Ok(_) => committed += 1,
+                    Err(Error::JobAlreadyCommitted(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            committed
+        }));
+    }
+    let mut committed = 0;
+    for handle in handles {
+        committed += handle.await.unwrap();
+    }
+    assert_eq!(committed, 4 * 15, "each of the 60 job ids commits exactly once");
+    let state = StateStore::new(root, keys()).state().await.unwrap();
+    assert_eq!(state.transaction_number, 61);
+    assert_eq!(state.files.len(), 60);
+    assert_eq!(state.committed_jobs.len(), 60);
+}
+
+#[tokio::test]
+async fn a_reader_starting_from_a_snapshot_sees_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = initialised(dir.path()).await;
+    let root = stores.resolve(dir.path().to_str().unwrap()).unwrap();
+    let writer = StateStore::new(root.clone(), keys());
+    for i in 0..120 {
+        writer.append(add(&format!("j{i}"), &format!("f{i}"))).await.unwrap();
+    }
+    assert!(dir.path().join("snapshots").read_dir().unwrap().count() >= 1, "a snapshot was written at 100");
+    // Remove the transactions the snapshot covers: a fresh reader must not need them.
+    for n in 1..=100u64 {
+        std::fs::remove_file(dir.path().join("transactions").join(format!("{n:020}.json"))).unwrap();
+    }
+    let state = StateStore::new(root, keys()).state().await.unwrap();
+    assert_eq!(state.transaction_number, 121);
+    assert_eq!(state.files.len(), 120);
+    assert!(matches!(writer.append(add("j5", "other")).await, Err(Error::JobAlreadyCommitted(_))));
+    assert!(matches!(writer.append(add("new", "f7")).await, Err(Error::FileAlreadyReferenced(_))));
+}

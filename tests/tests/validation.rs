@@ -1,0 +1,181 @@
+//! Every reason to reject a job: a clear reason, a REJECTED record holding the reasons and the
+//! raw JSON, and nothing written to the table's data directory or transaction log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+use bulk_import_core::partition::PartitionTree;
+use bulk_import_core::schema::Schema;
+use bulk_import_core::tracker::{JobEvent, JobStatus};
+use bulk_import_driver::generate::SCHEMA_JSON;
+use bulk_import_driver::{Driver, JobOutcome, RunOptions};
+use bulk_import_tests::*;
+use bulk_import_core::key::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    driver: Driver,
+    table_id: String,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let driver = driver(&root).await;
+        let schema = Schema::from_json(SCHEMA_JSON).unwrap();
+        let points = vec![KeyValue::String("g".into()), KeyValue::String("p".into())];
+        let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
+        let table = driver.tables().create("t", schema, Default::default(), tree).await.unwrap();
+        Setup { table_id: table.id().to_string(), _dir: dir, root, driver }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Runs the job and checks it was rejected for a reason containing `expected`, recorded,
+    /// and left the table untouched.
+    async fn assert_rejected(&self, job: &str, expected: &str) {
+        let outcome = self.driver.run(job, &RunOptions::default()).await.unwrap();
+        let JobOutcome::Rejected { job_id, reasons } = &outcome else { panic!("not rejected: {outcome:?}") };
+        assert!(reasons.iter().any(|r| r.contains(expected)), "no reason contains {expected:?}: {reasons:?}");
+        assert!(reasons.iter().all(|r| !r.contains('\n')), "reasons are one line each: {reasons:?}");
+        let record = self.driver.tracker().job(job_id).await.unwrap().expect("the rejection is recorded");
+        let recorded = record.events.iter().chain(&record.rejected_submissions).max_by_key(|e| e.time).unwrap();
+        let JobEvent::Rejected { reasons: recorded_reasons, raw_json, .. } = &recorded.event else { panic!("{recorded:?}") };
+        assert_eq!(recorded_reasons, reasons);
+        assert_eq!(raw_json, job);
+        let log = Log::read(&self.store(), &self.table_id);
+        assert_eq!(log.of_type("ADD_FILES").count(), self.committed_jobs(), "the log changed");
+        if self.committed_jobs() == 0 {
+            assert!(files_below(&self.store().join(&self.table_id).join("data")).is_empty(), "data was written");
+            assert_eq!(record.status, JobStatus::Rejected);
+        }
+    }
+
+    fn committed_jobs(&self) -> usize {
+        files_below(&self.store().join(&self.table_id).join("bulk_import")).iter().filter(|p| p.ends_with("manifest.json")).count()
+    }
+}
+
+fn basic_batch(keys: Vec<Option<&str>>) -> RecordBatch {
+    let n = keys.len();
+    let schema = Arc::new(ArrowSchema::new(vec![
+        Field::new("key", DataType::Utf8, true),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("value", DataType::Utf8, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(keys)),
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("v{i}")))),
+        ],
+    )
+    .unwrap()
+}
+
+fn job(files: &[&Path]) -> String {
+    let files: Vec<String> = files.iter().map(|f| format!("{:?}", f.display().to_string())).collect();
+    format!(r#"{{"id": "job-{}", "tableName": "t", "files": [{}]}}"#, uuid_like(), files.join(", "))
+}
+
+fn uuid_like() -> String {
+    use rand::RngExt;
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_or_incomplete_jobs_are_rejected() {
+    let s = Setup::new().await;
+    s.assert_rejected(r#"{"id": "j1", "tableName": "t", "files": ["#, "malformed JSON").await;
+    s.assert_rejected(r#"{"id": "j2", "tableName": "t"}"#, "files is missing").await;
+    s.assert_rejected(r#"{"id": "j3", "tableName": "t", "files": []}"#, "files is empty").await;
+    s.assert_rejected(r#"{"id": "j4", "tableName": "t", "files": [null]}"#, "files[0] is null").await;
+    s.assert_rejected(r#"{"id": "j5", "tableName": "nope", "files": ["x"]}"#, "table \"nope\" does not exist").await;
+    s.assert_rejected(r#"{"id": "Job_6", "tableName": "t", "files": ["x"]}"#, "must match ^[a-z0-9-]+$").await;
+    let long = "a".repeat(64);
+    s.assert_rejected(&format!(r#"{{"id": "{long}", "tableName": "t", "files": ["x"]}}"#), "the limit is 63").await;
+    let good = s.path("good.parquet");
+    write_parquet(&good, &[basic_batch(vec![Some("a")])], None);
+    s.assert_rejected(
+        &format!(r#"{{"id": "j8", "tableName": "t", "files": [{:?}], "className": "com.example.Nope"}}"#, good.display().to_string()),
+        "unknown className \"com.example.Nope\"; valid names: sleeper.bulkimport.runner.dataframelocalsort.BulkImportDataframeLocalSortDriver",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_or_unreadable_input_is_rejected() {
+    let s = Setup::new().await;
+    s.assert_rejected(&job(&[&s.path("no/such/file.parquet")]), "does not exist").await;
+    std::fs::create_dir_all(s.path("empty-dir/sub")).unwrap();
+    std::fs::write(s.path("empty-dir/sub/notes.txt"), "no parquet here").unwrap();
+    s.assert_rejected(&job(&[&s.path("empty-dir")]), "holds no .parquet file").await;
+    std::fs::write(s.path("fake.parquet"), "this is not parquet at all").unwrap();
+    s.assert_rejected(&job(&[&s.path("fake.parquet")]), "is not a Parquet file").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn input_without_the_table_keys_is_rejected() {
+    let s = Setup::new().await;
+    let no_key = basic_batch(vec![Some("a")]).project(&[1, 2]).unwrap();
+    write_parquet(&s.path("no-key.parquet"), &[no_key], None);
+    s.assert_rejected(&job(&[&s.path("no-key.parquet")]), "has no column key (row key)").await;
+    let no_sort_key = basic_batch(vec![Some("a")]).project(&[0, 2]).unwrap();
+    write_parquet(&s.path("no-sort-key.parquet"), &[no_sort_key], None);
+    s.assert_rejected(&job(&[&s.path("no-sort-key.parquet")]), "has no column timestamp (sort key)").await;
+    let wrong_type = RecordBatch::try_new(
+        Arc::new(ArrowSchema::new(vec![
+            Field::new("key", DataType::Int64, false),
+            Field::new("timestamp", DataType::Int64, false),
+            Field::new("value", DataType::Utf8, false),
+        ])),
+        vec![Arc::new(Int64Array::from(vec![1])), Arc::new(Int64Array::from(vec![1])), Arc::new(StringArray::from(vec!["v"]))],
+    )
+    .unwrap();
+    write_parquet(&s.path("wrong-type.parquet"), &[wrong_type], None);
+    s.assert_rejected(&job(&[&s.path("wrong-type.parquet")]), "column key of").await;
+    s.assert_rejected(&job(&[&s.path("wrong-type.parquet")]), "has type Int64 but row key key is \"StringType\"").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn null_keys_are_rejected_with_or_without_statistics() {
+    let s = Setup::new().await;
+    let with_null = basic_batch(vec![Some("a"), None, Some("z")]);
+    write_parquet(&s.path("nulls.parquet"), &[with_null.clone()], None);
+    s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "key column key of").await;
+    s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "holds 1 null values").await;
+    // Without statistics the null count is not in the footer: the column is scanned.
+    let no_stats = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None).build();
+    write_parquet(&s.path("nulls-no-stats.parquet"), &[with_null], Some(no_stats));
+    s.assert_rejected(&job(&[&s.path("nulls-no-stats.parquet")]), "holds 1 null values").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_id_already_accepted_is_rejected_without_touching_that_job() {
+    let s = Setup::new().await;
+    write_parquet(&s.path("in/a.parquet"), &[basic_batch(vec![Some("a"), Some("m"), Some("q")])], None);
+    let first = format!(r#"{{"id": "same-id", "tableName": "t", "files": [{:?}]}}"#, s.path("in").display().to_string());
+    let outcome = s.driver.run(&first, &RunOptions::default()).await.unwrap();
+    assert!(matches!(outcome, JobOutcome::Finished { .. }), "{outcome:?}");
+    let data_files = files_below(&s.store().join(&s.table_id).join("data"));
+    assert_eq!(data_files.len(), 3);
+    s.assert_rejected(&first, "job id \"same-id\" was already accepted").await;
+    assert_eq!(files_below(&s.store().join(&s.table_id).join("data")), data_files);
+    let record = s.driver.tracker().job("same-id").await.unwrap().unwrap();
+    assert_eq!(record.status, JobStatus::Finished);
+    // Also when the resubmission is invalid for other reasons.
+    s.assert_rejected(r#"{"id": "same-id", "tableName": "t", "files": []}"#, "was already accepted").await;
+    assert_eq!(s.driver.tracker().job("same-id").await.unwrap().unwrap().status, JobStatus::Finished);
+}
