@@ -47,6 +47,10 @@ pub fn written_files(batches: &[RecordBatch]) -> Vec<WrittenFile> {
     files
 }
 
+pub fn total_rows_written(files: &[WrittenFile]) -> u64 {
+    files.iter().map(|f| f.rows).sum()
+}
+
 pub fn attempt_dir(table: &Table, job_id: &str, run_id: &str) -> Location {
     table.dir().child("bulk_import").child(job_id).child(run_id)
 }

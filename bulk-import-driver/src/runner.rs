@@ -10,11 +10,11 @@ use bulk_import_core::tracker::{AcceptError, JobEvent, JobTracker};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use crate::commit::{attempt_dir, commit, delete_attempt_files, write_manifest, written_files, WrittenFile};
+use crate::commit::{WrittenFile, attempt_dir, commit, delete_attempt_files, total_rows_written, write_manifest, written_files};
 use crate::engine::{Engine, EngineConfig};
 use crate::job::{BulkImportJob, parse_job};
 use crate::planning::{Algorithm, PlanInput};
-use crate::validation::{InputFile, validate_inputs};
+use crate::validation::{InputFile, total_rows, validate_inputs};
 
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
@@ -102,7 +102,7 @@ impl Driver {
             table_name: table.name().to_string(),
             table_id: table.id().to_string(),
             input_files: files.len() as u64,
-            input_rows: files.iter().map(|f| f.rows).sum(),
+            input_rows: total_rows(&files),
             class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
         };
         match self.tracker.accept(&job.id, accepted).await {
@@ -115,7 +115,7 @@ impl Driver {
             Err(AcceptError::Store(e)) => return Err(e.into()),
         }
         if options.show_progress {
-            let rows: u64 = files.iter().map(|f| f.rows).sum();
+            let rows = total_rows(&files);
             let leaves = self.leaf_count(&table).await?;
             eprintln!("job {}: accepted: {} input files, {rows} rows into table {} ({leaves} leaves)", job.id, files.len(), table.name());
         }
@@ -199,8 +199,7 @@ impl Driver {
                     tracing::warn!("job {}: could not delete files of failed tasks: {e}", job.id);
                 }
                 let duration = started.elapsed();
-                let rows_read: u64 = files.iter().map(|f| f.rows).sum();
-                let rows_written: u64 = written.iter().map(|f| f.rows).sum();
+                let (rows_read, rows_written) = (total_rows(files), total_rows_written(&written));
                 let summary = JobSummary {
                     table_name: table.name().to_string(),
                     input_files: files.len() as u64,
@@ -266,8 +265,7 @@ impl Driver {
             execution.await?
         };
         let written = written_files(&batches);
-        let rows_read: u64 = files.iter().map(|f| f.rows).sum();
-        let rows_written: u64 = written.iter().map(|f| f.rows).sum();
+        let (rows_read, rows_written) = (total_rows(files), total_rows_written(&written));
         anyhow::ensure!(
             rows_read == rows_written,
             "the job read {rows_read} rows but wrote {rows_written}: refusing to commit"

@@ -22,6 +22,11 @@ pub struct InputFile {
     pub rows: u64,
 }
 
+/// The rows of all the files, from their footers.
+pub fn total_rows(files: &[InputFile]) -> u64 {
+    files.iter().map(|f| f.rows).sum()
+}
+
 /// Expands every path and checks every file; returns the files, or every reason to reject.
 pub async fn validate_inputs(stores: &ObjectStores, paths: &[String], schema: &Schema) -> Result<Vec<InputFile>, Vec<String>> {
     let mut reasons = Vec::new();

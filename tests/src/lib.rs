@@ -145,6 +145,29 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A batch in Sleeper's system-test schema (`key`, `timestamp`, `value`) with the given keys; the
+/// key column is declared nullable only when a key is null.
+pub fn system_test_batch(keys: Vec<Option<String>>) -> RecordBatch {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+    let n = keys.len();
+    let nullable = keys.iter().any(Option::is_none);
+    let schema = Arc::new(ArrowSchema::new(vec![
+        Field::new("key", DataType::Utf8, nullable),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("value", DataType::Utf8, false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(keys)),
+            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i64::MIN + i))),
+            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("value-{i}")))),
+        ],
+    )
+    .unwrap()
+}
+
 /// A column of a batch, by name.
 pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a Arc<dyn Array> {
     batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"))

@@ -2,10 +2,7 @@
 //! Parquet files and the transaction log it left in the store.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
-
-use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+use arrow::array::{AsArray, RecordBatch};
 use bulk_import_core::key::{KeyRef, KeyValue};
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
@@ -26,21 +23,7 @@ fn edge_case_batch(split_points: &[KeyValue]) -> RecordBatch {
         _ => unreachable!("string keys"),
     }).collect();
     keys.extend(["".into(), "zzzzzzzzzz".into(), "\u{FFFF}".into(), "\u{1F600}".into(), "a\u{E000}".into(), "a\u{10000}".into()]);
-    let n = keys.len();
-    let schema = Arc::new(ArrowSchema::new(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("timestamp", DataType::Int64, false),
-        Field::new("value", DataType::Utf8, false),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(keys)),
-            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i64::MIN + i))),
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("edge-{i}")))),
-        ],
-    )
-    .unwrap()
+    system_test_batch(keys.into_iter().map(Some).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

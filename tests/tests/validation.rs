@@ -68,21 +68,7 @@ impl Setup {
 }
 
 fn basic_batch(keys: Vec<Option<&str>>) -> RecordBatch {
-    let n = keys.len();
-    let schema = Arc::new(ArrowSchema::new(vec![
-        Field::new("key", DataType::Utf8, true),
-        Field::new("timestamp", DataType::Int64, false),
-        Field::new("value", DataType::Utf8, false),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(keys)),
-            Arc::new(Int64Array::from_iter_values(0..n as i64)),
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("v{i}")))),
-        ],
-    )
-    .unwrap()
+    system_test_batch(keys.into_iter().map(|k| k.map(str::to_string)).collect())
 }
 
 fn job(files: &[&Path]) -> String {
