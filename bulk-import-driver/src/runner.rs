@@ -114,16 +114,7 @@ impl Driver {
             }
             Err(AcceptError::Store(e)) => return Err(e.into()),
         }
-        if options.show_progress {
-            let rows = total_rows(&files);
-            let leaves = self.leaf_count(&table).await?;
-            eprintln!("job {}: accepted: {} input files, {rows} rows into table {} ({leaves} leaves)", job.id, files.len(), table.name());
-        }
         self.execute(&job, &table, algorithm, &files, options).await
-    }
-
-    async fn leaf_count(&self, table: &Table) -> anyhow::Result<usize> {
-        Ok(table.state_store().state().await?.partitions.leaf_count())
     }
 
     /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
@@ -246,6 +237,15 @@ impl Driver {
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
         let partitions = Arc::new(table.state_store().state().await?.partitions);
         let leaves = partitions.leaf_count();
+        if options.show_progress {
+            eprintln!(
+                "job {}: accepted: {} input files, {} rows into table {} ({leaves} leaves)",
+                job.id,
+                files.len(),
+                total_rows(files),
+                table.name()
+            );
+        }
         let input = PlanInput {
             table,
             partitions,
