@@ -75,7 +75,7 @@ pub struct RunArgs {
     pub job: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// How many tasks sort and write (default: one per leaf partition).
+    /// How many tasks sort and write (default: four per task slot, at most one per leaf).
     #[arg(long)]
     pub shuffle_partitions: Option<usize>,
     /// Print only the outcome.

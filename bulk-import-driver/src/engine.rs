@@ -57,6 +57,8 @@ fn default_memory_pool_bytes() -> usize {
 
 pub const LEAF_BATCH_SIZE: usize = 8192;
 
+const SHUFFLE_MEMORY_LIMIT_PER_TASK: &str = "ballista.shuffle.sort_based.memory_limit_per_task_bytes";
+
 /// A running Ballista scheduler and executor, and the session plans are submitted in.
 pub struct Engine {
     state: SessionState,
@@ -74,7 +76,10 @@ impl Engine {
             .with_batch_size(LEAF_BATCH_SIZE)
             .with_ballista_physical_extension_codec(codec.clone())
             .with_ballista_standalone_parallelism(config.parallelism)
-            .with_ballista_job_name("bulk-import");
+            .with_ballista_job_name("bulk-import")
+            // Ballista's sort-based shuffle writer otherwise spills every 256 MiB a task buffers,
+            // even with memory to spare; the memory pool below already bounds what tasks hold.
+            .set_usize(SHUFFLE_MEMORY_LIMIT_PER_TASK, 0);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_pool_bytes)))
             .with_disk_manager_builder(

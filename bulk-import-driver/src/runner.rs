@@ -19,7 +19,12 @@ use crate::validation::{InputFile, total_rows, validate_inputs};
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// How many tasks sort and write; by default one per leaf, as Sleeper's local sort does.
+    /// How many tasks sort and write; by default four per task slot, at most one per leaf.
+    ///
+    /// Sleeper's Spark job uses one task per leaf. Here a task writes its leaves one after the
+    /// other (still one file per leaf), and fewer, larger tasks avoid paying Ballista's
+    /// per-task scheduling round trip hundreds of times: on 2 cores, 2M rows into 64 leaves
+    /// took 6.3 s with 64 tasks and 1.6 s with 8.
     pub shuffle_partitions: Option<usize>,
     /// Print progress to standard error.
     pub show_progress: bool,
@@ -251,11 +256,12 @@ impl Driver {
             partitions,
             files,
             read_parallelism: self.engine.config().parallelism,
-            shuffle_partitions: options.shuffle_partitions.unwrap_or(leaves),
+            shuffle_partitions: options.shuffle_partitions.unwrap_or((4 * self.engine.config().parallelism).min(leaves)),
             attempt_dir_url: attempt.url(),
             fail_after_files: options.fail_after_files,
         };
         let plan = algorithm.plan(&input)?;
+        tracing::debug!("job {} plan:\n{}", job.id, datafusion::physical_plan::displayable(plan.as_ref()).indent(true));
         self.engine.register_stores(&self.stores);
         let job_name = format!("bulk-import-{}", job.id);
         let execution = self.engine.execute(plan, &job_name);
