@@ -85,13 +85,7 @@ async fn table(store: &str, command: TableCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{} partitions, {} leaves", state.partitions.partitions().len(), state.partitions.leaf_count());
                 for leaf in state.partitions.leaves() {
-                    let ranges: Vec<String> = leaf
-                        .region
-                        .ranges
-                        .iter()
-                        .map(|r| format!("[{}, {})", r.min, r.max.as_ref().map_or("+inf".to_string(), |m| m.to_string())))
-                        .collect();
-                    println!("{}\t{}", leaf.id, ranges.join(" x "));
+                    println!("{}\t{}", leaf.id, describe_region(&leaf.region));
                 }
             }
         }
@@ -113,16 +107,26 @@ async fn table(store: &str, command: TableCommand) -> anyhow::Result<ExitCode> {
                 }
                 let total: u64 = state.files.iter().map(|f| f.number_of_rows).sum();
                 println!("{} files, {total} rows, in {} of {} leaf partitions", state.files.len(), by_partition.len(), state.partitions.leaf_count());
-                println!("{:<40} {:>6} {:>12}", "partition", "files", "rows");
+                println!("{:<36} {:>6} {:>12}  range", "partition", "files", "rows");
                 for leaf in state.partitions.leaves() {
                     if let Some((files, rows)) = by_partition.get(leaf.id.as_str()) {
-                        println!("{:<40} {files:>6} {rows:>12}", leaf.id);
+                        println!("{:<36} {files:>6} {rows:>12}  {}", leaf.id, describe_region(&leaf.region));
                     }
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A region as `[min, max)` per row key.
+fn describe_region(region: &bulk_import_core::partition::Region) -> String {
+    let ranges: Vec<String> = region
+        .ranges
+        .iter()
+        .map(|r| format!("[{}, {})", r.min, r.max.as_ref().map_or("+inf".to_string(), |m| m.to_string())))
+        .collect();
+    ranges.join(" x ")
 }
 
 fn engine_config(args: &EngineArgs) -> EngineConfig {
