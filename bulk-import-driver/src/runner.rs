@@ -59,6 +59,15 @@ pub struct JobSummary {
     pub transaction_number: u64,
 }
 
+/// A job that passed validation and was recorded as accepted.
+#[derive(Clone, Copy)]
+struct AcceptedJob<'a> {
+    job: &'a BulkImportJob,
+    table: &'a Table,
+    algorithm: Algorithm,
+    files: &'a [InputFile],
+}
+
 /// The driver: a store of tables, its job tracker, and an engine to run jobs on.
 pub struct Driver {
     stores: Arc<ObjectStores>,
@@ -119,7 +128,7 @@ impl Driver {
             }
             Err(AcceptError::Store(e)) => return Err(e.into()),
         }
-        self.execute(&job, &table, algorithm, &files, options).await
+        self.execute(&AcceptedJob { job: &job, table: &table, algorithm, files: &files }, options).await
     }
 
     /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
@@ -175,19 +184,13 @@ impl Driver {
 
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure nothing is
     /// committed and the attempt's files are deleted.
-    async fn execute(
-        &self,
-        job: &BulkImportJob,
-        table: &Table,
-        algorithm: Algorithm,
-        files: &[InputFile],
-        options: &RunOptions,
-    ) -> anyhow::Result<JobOutcome> {
+    async fn execute(&self, accepted: &AcceptedJob<'_>, options: &RunOptions) -> anyhow::Result<JobOutcome> {
+        let AcceptedJob { job, table, algorithm, files } = *accepted;
         let started = Instant::now();
         let run_id = uuid::Uuid::new_v4().to_string();
         let attempt = attempt_dir(table, &job.id, &run_id);
         self.tracker.record(&job.id, JobEvent::Started { run_id: run_id.clone(), algorithm: algorithm.name().into() }).await?;
-        let result = self.write_and_commit(job, table, algorithm, files, options, &attempt, &run_id).await;
+        let result = self.write_and_commit(accepted, options, &attempt, &run_id).await;
         match result {
             Ok((written, transaction_number)) => {
                 let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
@@ -229,17 +232,14 @@ impl Driver {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn write_and_commit(
         &self,
-        job: &BulkImportJob,
-        table: &Table,
-        algorithm: Algorithm,
-        files: &[InputFile],
+        accepted: &AcceptedJob<'_>,
         options: &RunOptions,
         attempt: &Location,
         run_id: &str,
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
+        let AcceptedJob { job, table, algorithm, files } = *accepted;
         let partitions = Arc::new(table.state_store().state().await?.partitions);
         let leaves = partitions.leaf_count();
         if options.show_progress {

@@ -139,7 +139,7 @@ async fn input_without_the_table_keys_is_rejected() {
 async fn null_keys_are_rejected_with_or_without_statistics() {
     let s = Setup::new().await;
     let with_null = basic_batch(vec![Some("a"), None, Some("z")]);
-    write_parquet(&s.path("nulls.parquet"), &[with_null.clone()], None);
+    write_parquet(&s.path("nulls.parquet"), std::slice::from_ref(&with_null), None);
     s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "key column key of").await;
     s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "holds 1 null values").await;
     // Without statistics the null count is not in the footer: the column is scanned.
