@@ -55,7 +55,8 @@ fn default_memory_pool_bytes() -> usize {
     available_kib.map_or(4 << 30, |kib| kib * 1024 / 10 * 6)
 }
 
-pub const LEAF_BATCH_SIZE: usize = 8192;
+/// Rows per batch between operators: DataFusion's default.
+const BATCH_SIZE: usize = 8192;
 
 const SHUFFLE_MEMORY_LIMIT_PER_TASK: &str = "ballista.shuffle.sort_based.memory_limit_per_task_bytes";
 
@@ -73,7 +74,7 @@ impl Engine {
         let codec = Arc::new(BulkImportCodec::new());
         let session_config = SessionConfig::new_with_ballista()
             .with_target_partitions(config.parallelism)
-            .with_batch_size(LEAF_BATCH_SIZE)
+            .with_batch_size(BATCH_SIZE)
             .with_ballista_physical_extension_codec(codec.clone())
             .with_ballista_standalone_parallelism(config.parallelism)
             .with_ballista_job_name("bulk-import")

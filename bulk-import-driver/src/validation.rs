@@ -49,14 +49,18 @@ pub async fn validate_inputs(stores: &ObjectStores, paths: &[String], schema: &S
     if reasons.is_empty() { Ok(files) } else { Err(reasons) }
 }
 
+fn is_local_directory(location: &Location) -> bool {
+    location.store_url.as_str().starts_with("file") && std::path::Path::new(&format!("/{}", location.path)).is_dir()
+}
+
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
 async fn expand(stores: &ObjectStores, path: &str) -> Result<Vec<(Location, u64)>, String> {
     let location = stores.resolve(path).map_err(|e| e.to_string())?;
     match location.store.head(&location.path).await {
         Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
         Err(object_store::Error::NotFound { .. }) => {}
-        // The local store refuses to `head` a directory; listing below tells what it is.
-        Err(_) if location.store_url.as_str().starts_with("file") => {}
+        // The local store refuses to `head` a directory: list it below.
+        Err(_) if is_local_directory(&location) => {}
         Err(e) => return Err(format!("cannot read {path}: {e}")),
     }
     let listed: Vec<_> = location
