@@ -66,6 +66,8 @@ struct AcceptedJob<'a> {
     table: &'a Table,
     algorithm: Algorithm,
     files: &'a [InputFile],
+    /// The rows of all input files, from their footers: what the job must write.
+    rows: u64,
 }
 
 /// The driver: a store of tables, its job tracker, and an engine to run jobs on.
@@ -112,11 +114,12 @@ impl Driver {
             Ok(valid) => valid,
             Err(reasons) => return self.reject(&job.id, job.table_name.clone(), reasons, raw_json).await,
         };
+        let rows = total_rows(&files);
         let accepted = JobEvent::Accepted {
             table_name: table.name().to_string(),
             table_id: table.id().to_string(),
             input_files: files.len() as u64,
-            input_rows: total_rows(&files),
+            input_rows: rows,
             class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
         };
         match self.tracker.accept(&job.id, accepted).await {
@@ -128,7 +131,7 @@ impl Driver {
             }
             Err(AcceptError::Store(e)) => return Err(e.into()),
         }
-        self.execute(&AcceptedJob { job: &job, table: &table, algorithm, files: &files }, options).await
+        self.execute(&AcceptedJob { job: &job, table: &table, algorithm, files: &files, rows }, options).await
     }
 
     /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
@@ -185,7 +188,7 @@ impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure nothing is
     /// committed and the attempt's files are deleted.
     async fn execute(&self, accepted: &AcceptedJob<'_>, options: &RunOptions) -> anyhow::Result<JobOutcome> {
-        let AcceptedJob { job, table, algorithm, files } = *accepted;
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = *accepted;
         let started = Instant::now();
         let run_id = uuid::Uuid::new_v4().to_string();
         let attempt = attempt_dir(table, &job.id, &run_id);
@@ -198,7 +201,7 @@ impl Driver {
                     tracing::warn!("job {}: could not delete files of failed tasks: {e}", job.id);
                 }
                 let duration = started.elapsed();
-                let (rows_read, rows_written) = (total_rows(files), total_rows_written(&written));
+                let rows_written = total_rows_written(&written);
                 let summary = JobSummary {
                     table_name: table.name().to_string(),
                     input_files: files.len() as u64,
@@ -239,15 +242,14 @@ impl Driver {
         attempt: &Location,
         run_id: &str,
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
-        let AcceptedJob { job, table, algorithm, files } = *accepted;
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = *accepted;
         let partitions = Arc::new(table.state_store().state().await?.partitions);
         let leaves = partitions.leaf_count();
         if options.show_progress {
             eprintln!(
-                "job {}: accepted: {} input files, {} rows into table {} ({leaves} leaves)",
+                "job {}: accepted: {} input files, {rows_read} rows into table {} ({leaves} leaves)",
                 job.id,
                 files.len(),
-                total_rows(files),
                 table.name()
             );
         }
@@ -271,7 +273,7 @@ impl Driver {
             execution.await?
         };
         let written = written_files(&batches);
-        let (rows_read, rows_written) = (total_rows(files), total_rows_written(&written));
+        let rows_written = total_rows_written(&written);
         anyhow::ensure!(
             rows_read == rows_written,
             "the job read {rows_read} rows but wrote {rows_written}: refusing to commit"
