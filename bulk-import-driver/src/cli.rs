@@ -12,6 +12,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "BULK_IMPORT_STORE", default_value = "bulk-import-store")]
     pub store: String,
 
+    #[command(flatten)]
+    pub s3: bulk_import_core::s3_args::S3Args,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,6 +26,11 @@ pub enum Command {
     Table(TableCommand),
     /// Run a bulk import job (Sleeper's job JSON) on the embedded engine.
     Run(RunArgs),
+    /// Serve the job service: jobs submitted over gRPC run on the embedded engine or on a
+    /// Ballista scheduler.
+    Serve(ServeArgs),
+    /// Submit a job (Sleeper's job JSON) to a running job service.
+    Submit(SubmitArgs),
     /// Query the job tracker.
     #[command(subcommand)]
     Job(JobCommand),
@@ -84,8 +92,46 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "BULK_IMPORT_LISTEN", default_value = "127.0.0.1:50060")]
+    pub listen: std::net::SocketAddr,
+    /// A Ballista scheduler (http://host:port) running this project's executors; without it,
+    /// jobs run on an engine embedded in the service.
+    #[arg(long, env = "BULK_IMPORT_SCHEDULER")]
+    pub scheduler: Option<String>,
+    /// Jobs running at once, like EMR's step concurrency; the rest wait in order.
+    #[arg(long, env = "BULK_IMPORT_CONCURRENT_JOBS", default_value_t = 1)]
+    pub concurrent_jobs: usize,
+    /// How many times a job cut short by the service stopping runs again after a restart.
+    #[arg(long, env = "BULK_IMPORT_RESUBMIT_INTERRUPTED", default_value_t = 1)]
+    pub resubmit_interrupted: usize,
+    /// How many tasks sort and write (default: four per task slot, at most one per leaf).
+    #[arg(long)]
+    pub shuffle_partitions: Option<usize>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job: Sleeper's bulk import job JSON.
+    pub job: PathBuf,
+    /// The job service (http://host:port).
+    #[arg(long, env = "BULK_IMPORT_SERVER")]
+    pub server: String,
+    /// Follow the job to its end; the exit code is its outcome.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print only the outcome.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Task slots of the embedded executor (default: the machine's cores).
+    /// Task slots of the embedded executor (default: the machine's cores); with a remote
+    /// scheduler, the task slots of all its executors together.
     #[arg(long, env = "BULK_IMPORT_PARALLELISM")]
     pub parallelism: Option<usize>,
     /// Memory the engine may use before sorts spill, e.g. 4GiB (default: 60% of available memory).
@@ -103,6 +149,9 @@ pub enum JobCommand {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Ask a running job service (http://host:port) instead of reading the store.
+        #[arg(long, env = "BULK_IMPORT_SERVER")]
+        server: Option<String>,
     },
     /// List jobs.
     List {
@@ -113,6 +162,9 @@ pub enum JobCommand {
         status: Option<bulk_import_core::tracker::JobStatus>,
         #[arg(long)]
         json: bool,
+        /// Ask a running job service (http://host:port) instead of reading the store.
+        #[arg(long, env = "BULK_IMPORT_SERVER")]
+        server: Option<String>,
     },
 }
 

@@ -81,7 +81,8 @@ pub async fn commit(table: &Table, job_id: &str, files: &[WrittenFile]) -> bulk_
     table.state_store().append(Transaction::AddFiles { job_id: Some(job_id.to_string()), files }).await
 }
 
-/// Deletes every file the attempt's writers started except those in `keep`, then the markers.
+/// Deletes every file the attempt's writers started except those in `keep`, then the markers
+/// and the tasks' progress records.
 /// Returns how many data files were deleted.
 pub async fn delete_attempt_files(
     stores: &ObjectStores,
@@ -102,6 +103,11 @@ pub async fn delete_attempt_files(
             }
         }
         markers.store.delete(&marker.location).await?;
+    }
+    let progress = attempt.child("progress");
+    let records: Vec<_> = progress.store.list(Some(&progress.path)).try_collect().await?;
+    for record in records {
+        progress.store.delete(&record.location).await?;
     }
     Ok(deleted)
 }

@@ -1,19 +1,25 @@
-//! Runs one bulk import job from its JSON to its commit, recording every step in the tracker.
+//! Runs bulk import jobs from their JSON to their commit, recording every step in the tracker.
+//!
+//! A job is first *admitted* (parsed, validated, recorded as ACCEPTED or REJECTED), then
+//! *executed* (planned, run on Ballista, committed). The CLI does both at once; the job service
+//! admits when a job is submitted and executes when a slot frees up.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulk_import_core::store::{Location, ObjectStores};
+use bulk_import_core::store::{Location, ObjectStores, S3Options};
 use bulk_import_core::table::{Table, Tables};
-use bulk_import_core::tracker::{AcceptError, JobEvent, JobTracker};
-use futures::TryStreamExt;
+use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord, JobStatus, JobTracker};
 use object_store::ObjectStoreExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::commit::{WrittenFile, attempt_dir, commit, delete_attempt_files, total_rows_written, write_manifest, written_files};
 use crate::engine::{Engine, EngineConfig};
 use crate::job::{BulkImportJob, parse_job};
 use crate::planning::{Algorithm, PlanInput};
+use crate::progress::{Progress, read_task_progress};
 use crate::validation::{InputFile, total_rows, validate_inputs};
 
 /// Per-run choices that are not part of the job.
@@ -26,10 +32,17 @@ pub struct RunOptions {
     /// per-task scheduling round trip hundreds of times: on 2 cores, 2M rows into 64 leaves
     /// took 6.3 s with 64 tasks and 1.6 s with 8.
     pub shuffle_partitions: Option<usize>,
-    /// Print progress to standard error.
-    pub show_progress: bool,
     /// Test hook: each writer task fails after completing this many files.
     pub fail_after_files: Option<u32>,
+}
+
+/// Which Ballista the driver runs jobs on.
+#[derive(Debug, Clone)]
+pub enum EngineChoice {
+    /// A scheduler and an executor in this process.
+    Embedded(EngineConfig),
+    /// A remote scheduler, whose executors have `parallelism` task slots in all.
+    Remote { scheduler_url: String, parallelism: usize },
 }
 
 /// What became of a job.
@@ -59,16 +72,45 @@ pub struct JobSummary {
     pub transaction_number: u64,
 }
 
-/// A job that passed validation and was recorded as accepted.
-#[derive(Clone, Copy)]
-struct AcceptedJob<'a> {
-    job: &'a BulkImportJob,
-    table: &'a Table,
-    algorithm: Algorithm,
-    files: &'a [InputFile],
+/// A job that passed validation and was recorded as accepted: ready to execute.
+#[derive(Debug, Clone)]
+pub struct AcceptedJob {
+    pub job: BulkImportJob,
+    pub table: Table,
+    pub algorithm: Algorithm,
+    pub files: Vec<InputFile>,
     /// The rows of all input files, from their footers: what the job must write.
-    rows: u64,
+    pub rows: u64,
 }
+
+/// The result of admitting a job.
+#[derive(Debug)]
+pub enum Admission {
+    Accepted(Box<AcceptedJob>),
+    Rejected { job_id: String, reasons: Vec<String> },
+}
+
+/// How a caller follows and stops a running job.
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    /// Cancelling stops the job: nothing is committed and its files are removed.
+    pub cancel: CancellationToken,
+    /// Receives the job's progress as it changes.
+    pub progress: Arc<watch::Sender<Progress>>,
+}
+
+impl RunControl {
+    pub fn new(rows_total: u64) -> Self {
+        let (progress, _) = watch::channel(Progress::new(JobStatus::Accepted, rows_total));
+        RunControl { cancel: CancellationToken::new(), progress: Arc::new(progress) }
+    }
+}
+
+/// The reason recorded for a cancelled job.
+pub const CANCELLED: &str = "cancelled on request";
+
+/// How often a running job's progress records are read.
+const PROGRESS_POLL: Duration = Duration::from_millis(500);
 
 /// The driver: a store of tables, its job tracker, and an engine to run jobs on.
 pub struct Driver {
@@ -82,9 +124,17 @@ pub struct Driver {
 impl Driver {
     /// Opens the store at `store` (a local path or URL) and starts the embedded engine.
     pub async fn open_embedded(store: &str, engine: EngineConfig) -> anyhow::Result<Self> {
-        let stores = Arc::new(ObjectStores::new());
+        Self::open(store, S3Options::default(), EngineChoice::Embedded(engine)).await
+    }
+
+    /// Opens the store at `store` (a local path or URL), reaching S3 with `s3`, and the engine.
+    pub async fn open(store: &str, s3: S3Options, engine: EngineChoice) -> anyhow::Result<Self> {
+        let stores = Arc::new(ObjectStores::with_s3(s3));
         let root = stores.resolve(store)?;
-        let engine = Engine::start_embedded(engine).await?;
+        let engine = match engine {
+            EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
+            EngineChoice::Remote { scheduler_url, parallelism } => Engine::connect(&scheduler_url, parallelism).await?,
+        };
         Ok(Driver { tables: Tables::new(root.clone()), tracker: JobTracker::new(&root), stores, root, engine })
     }
 
@@ -104,8 +154,25 @@ impl Driver {
         &self.root
     }
 
-    /// Runs a job given as Sleeper's bulk import JSON.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Admits and executes a job given as Sleeper's bulk import JSON.
     pub async fn run(&self, raw_json: &str, options: &RunOptions) -> anyhow::Result<JobOutcome> {
+        self.run_with(raw_json, options, &RunControl::new(0)).await
+    }
+
+    /// Admits and executes a job, reporting progress to and taking cancellation from `control`.
+    pub async fn run_with(&self, raw_json: &str, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
+        match self.admit(raw_json).await? {
+            Admission::Rejected { job_id, reasons } => Ok(JobOutcome::Rejected { job_id, reasons }),
+            Admission::Accepted(accepted) => self.execute(&accepted, options, control).await,
+        }
+    }
+
+    /// Parses and validates a job and records it as accepted or rejected.
+    pub async fn admit(&self, raw_json: &str) -> anyhow::Result<Admission> {
         let job = match parse_job(raw_json) {
             Ok(job) => job,
             Err(failure) => return self.reject(&failure.id, failure.table_name, failure.reasons, raw_json).await,
@@ -121,35 +188,50 @@ impl Driver {
             input_files: files.len() as u64,
             input_rows: rows,
             class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
+            raw_json: Some(raw_json.to_string()),
         };
         match self.tracker.accept(&job.id, accepted).await {
-            Ok(()) => {}
+            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows }))),
             Err(AcceptError::AlreadyAccepted(_)) => {
                 let reasons = vec![format!("job id {:?} was already accepted", job.id)];
                 self.tracker.record_rejected_resubmission(&job.id, reasons.clone(), raw_json.to_string()).await?;
-                return Ok(JobOutcome::Rejected { job_id: job.id, reasons });
+                Ok(Admission::Rejected { job_id: job.id, reasons })
             }
-            Err(AcceptError::Store(e)) => return Err(e.into()),
+            Err(AcceptError::Store(e)) => Err(e.into()),
         }
-        self.execute(&AcceptedJob { job: &job, table: &table, algorithm, files: &files, rows }, options).await
+    }
+
+    /// Validates again a job the tracker holds as accepted, from the JSON it was accepted
+    /// with, to run it after a restart. `Err` holds why it can no longer run.
+    pub async fn reload(&self, record: &JobRecord) -> anyhow::Result<Result<AcceptedJob, String>> {
+        let Some(JobEvent::Accepted { raw_json: Some(raw_json), .. }) = record.accepted() else {
+            return Ok(Err("the job's accepted record does not hold its JSON".into()));
+        };
+        let job = match parse_job(raw_json) {
+            Ok(job) => job,
+            Err(failure) => return Ok(Err(failure.reasons.join("; "))),
+        };
+        Ok(match self.validate(&job).await? {
+            Ok((table, algorithm, files)) => {
+                let rows = total_rows(&files);
+                Ok(AcceptedJob { job, table, algorithm, files, rows })
+            }
+            Err(reasons) => Err(format!("the job is no longer valid: {}", reasons.join("; "))),
+        })
     }
 
     /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
     /// the rejection is recorded beside it, as a rejected submission.
-    async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<String>, raw_json: &str) -> anyhow::Result<JobOutcome> {
-        let already_accepted = self
-            .tracker
-            .job(job_id)
-            .await?
-            .is_some_and(|j| j.events.iter().any(|e| matches!(e.event, JobEvent::Accepted { .. })));
-        if already_accepted {
-            reasons.push(format!("job id {job_id:?} was already accepted"));
+    async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<String>, raw_json: &str) -> anyhow::Result<Admission> {
+        let owned = self.tracker.job(job_id).await?.is_some_and(|j| j.accepted().is_some());
+        if owned {
+            reasons.push(format!("job id {job_id:?} belongs to an accepted job"));
             self.tracker.record_rejected_resubmission(job_id, reasons.clone(), raw_json.to_string()).await?;
         } else {
             let event = JobEvent::Rejected { table_name, reasons: reasons.clone(), raw_json: raw_json.to_string() };
             self.tracker.record(job_id, event).await?;
         }
-        Ok(JobOutcome::Rejected { job_id: job_id.to_string(), reasons })
+        Ok(Admission::Rejected { job_id: job_id.to_string(), reasons })
     }
 
     /// Checks the table, the algorithm and the input; `Err` holds every reason to reject.
@@ -176,7 +258,7 @@ impl Driver {
         };
         let algorithm = Algorithm::select(job.class_name.as_deref()).map_err(|r| reasons.push(r)).ok();
         let files = match &table {
-            Some(table) => validate_inputs(&self.stores, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
+            Some(table) => validate_inputs(&self.stores, &self.root, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
             None => None,
         };
         Ok(match (table, algorithm, files) {
@@ -185,15 +267,19 @@ impl Driver {
         })
     }
 
-    /// Runs an accepted job: plan, execute on Ballista, commit; on any failure nothing is
-    /// committed and the attempt's files are deleted.
-    async fn execute(&self, accepted: &AcceptedJob<'_>, options: &RunOptions) -> anyhow::Result<JobOutcome> {
-        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = *accepted;
+    /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
+    /// nothing is committed and the attempt's files are deleted.
+    pub async fn execute(&self, accepted: &AcceptedJob, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
+        let AcceptedJob { job, table, files, rows: rows_read, .. } = accepted;
         let started = Instant::now();
         let run_id = uuid::Uuid::new_v4().to_string();
         let attempt = attempt_dir(table, &job.id, &run_id);
-        self.tracker.record(&job.id, JobEvent::Started { run_id: run_id.clone(), algorithm: algorithm.name().into() }).await?;
-        let result = self.write_and_commit(accepted, options, &attempt, &run_id).await;
+        self.tracker.record(&job.id, JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into() }).await?;
+        control.progress.send_modify(|p| {
+            p.status = JobStatus::InProgress;
+            p.rows_total = *rows_read;
+        });
+        let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
         match result {
             Ok((written, transaction_number)) => {
                 let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
@@ -205,7 +291,7 @@ impl Driver {
                 let summary = JobSummary {
                     table_name: table.name().to_string(),
                     input_files: files.len() as u64,
-                    rows_read,
+                    rows_read: *rows_read,
                     rows_written,
                     files_written: written.len() as u64,
                     duration,
@@ -214,68 +300,108 @@ impl Driver {
                 let finished = JobEvent::Finished {
                     run_id,
                     input_files: summary.input_files,
-                    rows_read,
+                    rows_read: *rows_read,
                     rows_written,
                     files_written: summary.files_written,
                     duration_seconds: duration.as_secs_f64(),
                     rows_per_second: rows_written as f64 / duration.as_secs_f64().max(1e-9),
                 };
                 self.tracker.record(&job.id, finished).await?;
+                control.progress.send_modify(|p| {
+                    p.status = JobStatus::Finished;
+                    p.rows_written = rows_written;
+                    p.tasks_done = p.tasks_total;
+                });
                 Ok(JobOutcome::Finished { job_id: job.id.clone(), summary })
             }
             Err(error) => {
                 let mut reason = format!("{error:#}");
-                if let Err(e) = delete_attempt_files(&self.stores, &attempt, &HashSet::new()).await {
+                if control.cancel.is_cancelled() {
+                    reason = CANCELLED.to_string();
+                }
+                if let Err(e) = self.discard_attempt(&attempt, control.cancel.is_cancelled()).await {
                     reason.push_str(&format!("; and the attempt's files could not all be deleted: {e}"));
                 }
-                let _ = attempt.store.delete(&attempt.child("manifest.json").path).await;
-                self.tracker.record(&job.id, JobEvent::Failed { run_id: Some(run_id), reason: reason.clone() }).await?;
+                let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
+                self.tracker.record(&job.id, failed).await?;
+                control.progress.send_modify(|p| {
+                    p.status = JobStatus::Failed;
+                    p.message = Some(reason.clone());
+                });
                 Ok(JobOutcome::Failed { job_id: job.id.clone(), reason })
             }
         }
     }
 
+    /// Deletes every file an attempt wrote, and its manifest. After a cancellation, tasks the
+    /// scheduler is still stopping may start one more file: the sweep is repeated once they
+    /// have had time to stop.
+    pub async fn discard_attempt(&self, attempt: &Location, tasks_may_still_run: bool) -> bulk_import_core::Result<()> {
+        delete_attempt_files(&self.stores, attempt, &HashSet::new()).await?;
+        if tasks_may_still_run {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            delete_attempt_files(&self.stores, attempt, &HashSet::new()).await?;
+        }
+        match attempt.store.delete(&attempt.child("manifest.json").path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn write_and_commit(
         &self,
-        accepted: &AcceptedJob<'_>,
+        accepted: &AcceptedJob,
         options: &RunOptions,
+        control: &RunControl,
         attempt: &Location,
         run_id: &str,
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
-        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = *accepted;
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = accepted;
         let partitions = Arc::new(table.state_store().state().await?.partitions);
         let leaves = partitions.leaf_count();
-        if options.show_progress {
-            eprintln!(
-                "job {}: accepted: {} input files, {rows_read} rows into table {} ({leaves} leaves)",
-                job.id,
-                files.len(),
-                table.name()
-            );
-        }
+        let parallelism = self.engine.parallelism();
+        let shuffle_partitions = options.shuffle_partitions.unwrap_or((4 * parallelism).min(leaves)).max(1);
         let input = PlanInput {
             table,
             partitions,
             files,
-            read_parallelism: self.engine.config().parallelism,
-            shuffle_partitions: options.shuffle_partitions.unwrap_or((4 * self.engine.config().parallelism).min(leaves)),
+            read_parallelism: parallelism,
+            shuffle_partitions,
             attempt_dir_url: attempt.url(),
             fail_after_files: options.fail_after_files,
         };
         let plan = algorithm.plan(&input)?;
         tracing::debug!("job {} plan:\n{}", job.id, datafusion::physical_plan::displayable(plan.as_ref()).indent(true));
-        self.engine.register_stores(&self.stores);
-        let job_name = format!("bulk-import-{}", job.id);
-        let execution = self.engine.execute(plan, &job_name);
-        let batches = if options.show_progress {
-            with_progress(execution, attempt, leaves).await?
-        } else {
-            execution.await?
+        control.progress.send_modify(|p| p.tasks_total = shuffle_partitions as u32);
+        anyhow::ensure!(!control.cancel.is_cancelled(), CANCELLED);
+
+        let submitted = Instant::now();
+        let engine_job_id = self.engine.submit(plan, &format!("bulk-import-{}", job.id)).await?;
+        let (running_tx, running_rx) = tokio::sync::oneshot::channel();
+        let mut running = Some(running_rx);
+        let execution = self.engine.wait(&engine_job_id, move || {
+            let _ = running_tx.send(submitted.elapsed());
+        });
+        let monitor = self.monitor(&job.id, run_id, &engine_job_id, attempt, control, &mut running);
+        let result = tokio::select! {
+            result = execution => result.map_err(anyhow::Error::from),
+            () = monitor => unreachable!("the monitor runs until the job ends"),
+            () = control.cancel.cancelled() => {
+                if let Err(e) = self.engine.cancel(&engine_job_id).await {
+                    tracing::warn!("job {}: could not cancel Ballista job {engine_job_id}: {e}", job.id);
+                }
+                Err(anyhow::anyhow!(CANCELLED))
+            }
         };
+        // A short job can end before the monitor saw it start.
+        if let Some(elapsed) = running.and_then(|mut r| r.try_recv().ok()) {
+            self.record_running(&job.id, run_id, &engine_job_id, elapsed).await;
+        }
+        let batches = result?;
         let written = written_files(&batches);
         let rows_written = total_rows_written(&written);
         anyhow::ensure!(
-            rows_read == rows_written,
+            *rows_read == rows_written,
             "the job read {rows_read} rows but wrote {rows_written}: refusing to commit"
         );
         let manifest = write_manifest(attempt, &job.id, &written).await?;
@@ -286,26 +412,57 @@ impl Driver {
             manifest,
         };
         self.tracker.record(&job.id, files_written).await?;
+        control.progress.send_modify(|p| {
+            p.status = JobStatus::Uncommitted;
+            p.rows_written = rows_written;
+        });
+        // Past this point the job commits or fails; a cancellation no longer applies.
         let transaction_number = commit(table, &job.id, &written).await?;
         Ok((written, transaction_number))
     }
-}
 
-/// Awaits `execution`, printing every second how many leaf files the writers have started.
-async fn with_progress<T>(execution: impl Future<Output = T>, attempt: &Location, leaves: usize) -> T {
-    let started = Instant::now();
-    let markers = attempt.child("files");
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    tokio::pin!(execution);
-    loop {
-        tokio::select! {
-            result = &mut execution => {
-                eprintln!();
-                return result;
-            }
-            _ = ticker.tick() => {
-                let started_files = markers.store.list(Some(&markers.path)).try_fold(0usize, |n, _| async move { Ok(n + 1) }).await.unwrap_or(0);
-                eprint!("\r  {:>6.1}s  files started: {started_files}/{leaves} leaves", started.elapsed().as_secs_f64());
+    /// Records that the run's first tasks started, `elapsed` after its submission.
+    async fn record_running(&self, job_id: &str, run_id: &str, engine_job_id: &str, elapsed: Duration) {
+        let event = JobEvent::Running {
+            run_id: run_id.to_string(),
+            engine_job_id: engine_job_id.to_string(),
+            seconds_since_started: elapsed.as_secs_f64(),
+        };
+        if let Err(e) = self.tracker.record(job_id, event).await {
+            tracing::warn!("job {job_id}: could not record that it is running: {e}");
+        }
+    }
+
+    /// Follows a submitted run until the caller stops polling it: records when its first tasks
+    /// start, and publishes the writer tasks' progress.
+    async fn monitor(
+        &self,
+        job_id: &str,
+        run_id: &str,
+        engine_job_id: &str,
+        attempt: &Location,
+        control: &RunControl,
+        running: &mut Option<tokio::sync::oneshot::Receiver<Duration>>,
+    ) {
+        let mut ticker = tokio::time::interval(PROGRESS_POLL);
+        loop {
+            tokio::select! {
+                since_submit = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                    *running = None;
+                    if let Ok(elapsed) = since_submit {
+                        self.record_running(job_id, run_id, engine_job_id, elapsed).await;
+                    }
+                }
+                _ = ticker.tick() => match read_task_progress(attempt).await {
+                    Ok((done, rows)) => {
+                        control.progress.send_if_modified(|p| {
+                            let changed = (p.tasks_done, p.rows_written) != (done, rows);
+                            (p.tasks_done, p.rows_written) = (done, rows);
+                            changed
+                        });
+                    }
+                    Err(e) => tracing::debug!("job {job_id}: progress unavailable: {e}"),
+                },
             }
         }
     }

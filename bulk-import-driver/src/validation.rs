@@ -28,11 +28,11 @@ pub fn total_rows(files: &[InputFile]) -> u64 {
 }
 
 /// Expands every path and checks every file; returns the files, or every reason to reject.
-pub async fn validate_inputs(stores: &ObjectStores, paths: &[String], schema: &Schema) -> Result<Vec<InputFile>, Vec<String>> {
+pub async fn validate_inputs(stores: &ObjectStores, root: &Location, paths: &[String], schema: &Schema) -> Result<Vec<InputFile>, Vec<String>> {
     let mut reasons = Vec::new();
     let mut candidates = Vec::new();
     for path in paths {
-        match expand(stores, path).await {
+        match expand(stores, root, path).await {
             Ok(found) => candidates.extend(found),
             Err(reason) => reasons.push(reason),
         }
@@ -54,8 +54,8 @@ fn is_local_directory(location: &Location) -> bool {
 }
 
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
-async fn expand(stores: &ObjectStores, path: &str) -> Result<Vec<(Location, u64)>, String> {
-    let location = stores.resolve(path).map_err(|e| e.to_string())?;
+async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Vec<(Location, u64)>, String> {
+    let location = stores.resolve_input(path, root).map_err(|e| e.to_string())?;
     match location.store.head(&location.path).await {
         Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
         Err(object_store::Error::NotFound { .. }) => {}

@@ -47,7 +47,7 @@ fn generate_create_run_and_inspect() {
     let status: Value = serde_json::from_str(&ok(d, &["job", "status", "cli-job", "--json"])).unwrap();
     assert_eq!(status["status"], "FINISHED");
     let events: Vec<&str> = status["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert_eq!(events, ["ACCEPTED", "STARTED", "FILES_WRITTEN", "FINISHED"]);
+    assert_eq!(events, ["ACCEPTED", "STARTED", "RUNNING", "FILES_WRITTEN", "FINISHED"]);
 
     // A rejected job: non-zero exit, the reason on standard error, listed as REJECTED.
     std::fs::write(d.join("bad.json"), r#"{"id": "bad-job", "tableName": "events", "files": ["missing"]}"#).unwrap();

@@ -10,6 +10,7 @@ pub mod partition_json;
 pub mod plan;
 pub mod properties;
 pub mod router;
+pub mod s3_args;
 pub mod schema;
 pub mod split_points;
 pub mod state_store;
@@ -19,3 +20,8 @@ pub mod tracker;
 pub mod transaction;
 
 pub use error::{Error, Result};
+
+/// The largest gRPC message any of our processes sends or accepts (plans, task definitions,
+/// shuffle fetches). Ballista's default of 16 MiB is too small for a plan with 10,000 input
+/// files into a table of 10,000 leaves; this leaves a wide margin.
+pub const GRPC_MAX_MESSAGE_BYTES: usize = 512 << 20;

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnv;
-use object_store::ObjectStore;
+use datafusion::common::DataFusionError;
+use datafusion::execution::object_store::{ObjectStoreRegistry, ObjectStoreUrl};
 use object_store::aws::AmazonS3Builder;
+use object_store::{ObjectStore, RetryConfig};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use url::Url;
@@ -56,16 +56,67 @@ pub fn join_url(store_url: &str, path: &Path) -> String {
     }
 }
 
-/// Resolves URLs and local paths to object stores, building each store once. S3 stores take
-/// their endpoint, region and credentials from the standard AWS environment variables.
+/// How to reach S3 or an S3-compatible server. Unset fields fall back to the standard AWS
+/// environment variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP`), then to the instance's role.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub allow_http: Option<bool>,
+    /// Attempts after a failed request (throttling, 5xx, connection errors); object_store's
+    /// default when unset.
+    pub max_retries: Option<usize>,
+}
+
+impl S3Options {
+    fn builder(&self, bucket: &str) -> AmazonS3Builder {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(region) = &self.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &self.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &self.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(token) = &self.session_token {
+            builder = builder.with_token(token);
+        }
+        if let Some(allow_http) = self.allow_http {
+            builder = builder.with_allow_http(allow_http);
+        }
+        if let Some(max_retries) = self.max_retries {
+            builder = builder.with_retry(RetryConfig { max_retries, ..RetryConfig::default() });
+        }
+        builder
+    }
+}
+
+/// Resolves URLs and local paths to object stores, building each store once (one per S3
+/// bucket). It is also DataFusion's object store registry in every process that runs plans, so
+/// that a plan naming `s3://any-bucket/...` finds its store without registering it up front.
 #[derive(Debug, Default)]
 pub struct ObjectStores {
+    s3: S3Options,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 impl ObjectStores {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stores whose S3 buckets are reached with `s3`.
+    pub fn with_s3(s3: S3Options) -> Self {
+        ObjectStores { s3, stores: Mutex::default() }
     }
 
     /// Resolves a `file://` or `s3://` URL, or a local path (relative to the working directory).
@@ -75,10 +126,7 @@ impl ObjectStores {
             Ok(url) if url.scheme() == "s3" || url.scheme() == "s3a" => {
                 let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| invalid("no bucket".into()))?;
                 let store_url = ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?;
-                let store = self.store_for(store_url.as_str(), || {
-                    let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
-                    Ok(Arc::new(s3))
-                })?;
+                let store = self.s3_store(bucket).map_err(|e| invalid(e.to_string()))?;
                 let path = Path::from_url_path(url.path()).map_err(|e| invalid(e.to_string()))?;
                 Ok(Location { store_url, store, path })
             }
@@ -90,6 +138,21 @@ impl ObjectStores {
             // Not a URL, or a Windows drive letter: a local path.
             _ => self.local(std::path::Path::new(location)).map_err(|e| invalid(e.to_string())),
         }
+    }
+
+    /// Resolves a path as a job names it. Sleeper writes input paths without a scheme, as
+    /// `bucket/key`: when the table store is in S3 (`relative_to` is an `s3://` location), such a
+    /// path means `s3://bucket/key`; otherwise it is a local path.
+    pub fn resolve_input(&self, path: &str, relative_to: &Location) -> Result<Location> {
+        let has_scheme = Url::parse(path).is_ok_and(|u| u.scheme().len() > 1);
+        if !has_scheme && relative_to.store_url.as_str().starts_with("s3://") {
+            return self.resolve(&format!("s3://{}", path.trim_start_matches('/')));
+        }
+        self.resolve(path)
+    }
+
+    fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        self.store_for(&format!("s3://{bucket}/"), || Ok(Arc::new(self.s3.builder(bucket).build()?)))
     }
 
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
@@ -115,13 +178,34 @@ impl ObjectStores {
         stores.insert(key.to_string(), store.clone());
         Ok(store)
     }
+}
 
-    /// Makes every store resolved so far available to DataFusion plans run in `runtime`.
-    pub fn register_all(&self, runtime: &RuntimeEnv) {
-        let stores = self.stores.lock().expect("object store cache poisoned");
-        for (key, store) in stores.iter() {
-            let url = Url::parse(key).expect("store keys are URLs");
-            runtime.register_object_store(&url, store.clone());
+/// The key of a store URL: `scheme://host/`, the form `ObjectStoreUrl` gives.
+fn store_key(url: &Url) -> String {
+    format!("{}://{}/", url.scheme(), url.host_str().unwrap_or(""))
+}
+
+fn external(e: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl ObjectStoreRegistry for ObjectStores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.stores.lock().expect("object store cache poisoned").insert(store_key(url), store)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn ObjectStore>> {
+        let key = store_key(url);
+        if let Some(store) = self.stores.lock().expect("object store cache poisoned").get(&key) {
+            return Ok(store.clone());
+        }
+        match url.scheme() {
+            "file" => Ok(self.local(std::path::Path::new("/")).map_err(external)?.store),
+            "s3" | "s3a" => match url.host_str() {
+                Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(external),
+                _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),
+            },
+            scheme => Err(DataFusionError::Configuration(format!("no object store for scheme {scheme:?} ({url})"))),
         }
     }
 }
@@ -139,5 +223,18 @@ mod tests {
         assert_eq!(a.url(), "file:///tmp/x/y.parquet");
         assert_eq!(a.child("z/w").url(), "file:///tmp/x/y.parquet/z/w");
         assert!(stores.resolve("ftp://host/x").is_err());
+    }
+
+    #[test]
+    fn scheme_less_inputs_are_buckets_only_when_the_store_is_s3() {
+        let stores = ObjectStores::with_s3(S3Options { region: Some("eu-west-2".into()), ..S3Options::default() });
+        let s3_root = stores.resolve("s3://tables/root").unwrap();
+        let local_root = stores.resolve("/tmp/root").unwrap();
+        assert_eq!(stores.resolve_input("input-bucket/dir/a.parquet", &s3_root).unwrap().url(), "s3://input-bucket/dir/a.parquet");
+        assert_eq!(stores.resolve_input("/tmp/in/a.parquet", &local_root).unwrap().url(), "file:///tmp/in/a.parquet");
+        assert_eq!(stores.resolve_input("file:///tmp/a.parquet", &s3_root).unwrap().url(), "file:///tmp/a.parquet");
+        let url = Url::parse("s3://other-bucket/x").unwrap();
+        assert!(stores.get_store(&url).is_ok(), "S3 stores are created on first use");
+        assert!(stores.get_store(&Url::parse("gs://b/x").unwrap()).is_err());
     }
 }

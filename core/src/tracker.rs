@@ -49,9 +49,20 @@ impl FromStr for JobStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum JobEvent {
-    Accepted { table_name: String, table_id: String, input_files: u64, input_rows: u64, class_name: String },
+    Accepted {
+        table_name: String,
+        table_id: String,
+        input_files: u64,
+        input_rows: u64,
+        class_name: String,
+        /// The job as submitted, so that a job service can run it after a restart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw_json: Option<String>,
+    },
     Rejected { table_name: Option<String>, reasons: Vec<String>, raw_json: String },
     Started { run_id: String, algorithm: String },
+    /// The engine started the run's first tasks.
+    Running { run_id: String, engine_job_id: String, seconds_since_started: f64 },
     FilesWritten { run_id: String, files_written: u64, rows_written: u64, manifest: String },
     Finished {
         run_id: String,
@@ -62,7 +73,13 @@ pub enum JobEvent {
         duration_seconds: f64,
         rows_per_second: f64,
     },
-    Failed { run_id: Option<String>, reason: String },
+    Failed {
+        run_id: Option<String>,
+        reason: String,
+        /// The run was cut short by the job service stopping, not by the job itself.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        interrupted: bool,
+    },
 }
 
 impl JobEvent {
@@ -71,7 +88,7 @@ impl JobEvent {
         match self {
             JobEvent::Accepted { .. } => JobStatus::Accepted,
             JobEvent::Rejected { .. } => JobStatus::Rejected,
-            JobEvent::Started { .. } => JobStatus::InProgress,
+            JobEvent::Started { .. } | JobEvent::Running { .. } => JobStatus::InProgress,
             JobEvent::FilesWritten { .. } => JobStatus::Uncommitted,
             JobEvent::Finished { .. } => JobStatus::Finished,
             JobEvent::Failed { .. } => JobStatus::Failed,
@@ -100,6 +117,32 @@ pub struct JobRecord {
 }
 
 /// Why a job could not be accepted.
+impl JobRecord {
+    /// The latest acceptance: the one the job's current run belongs to.
+    pub fn accepted(&self) -> Option<&JobEvent> {
+        self.events.iter().rev().map(|r| &r.event).find(|e| matches!(e, JobEvent::Accepted { .. }))
+    }
+
+    /// The events since the latest acceptance.
+    pub fn current_events(&self) -> &[JobEventRecord] {
+        let start = self.events.iter().rposition(|r| matches!(r.event, JobEvent::Accepted { .. })).unwrap_or(0);
+        &self.events[start..]
+    }
+
+    /// The id of the latest run, if one started.
+    pub fn current_run_id(&self) -> Option<&str> {
+        self.current_events().iter().rev().find_map(|r| match &r.event {
+            JobEvent::Started { run_id, .. } => Some(run_id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// How many runs since the latest acceptance were cut short by the service stopping.
+    pub fn interrupted_runs(&self) -> usize {
+        self.current_events().iter().filter(|r| matches!(r.event, JobEvent::Failed { interrupted: true, .. })).count()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
     #[error("job id {0:?} was already accepted")]
@@ -172,10 +215,14 @@ impl JobTracker {
         })
     }
 
-    /// Records that a job was accepted, unless a job with the same id already was.
+    /// Records that a job was accepted, unless a job with the same id already was and has not
+    /// failed since: a failed job may be submitted again, and runs again under the same id (its
+    /// commit is still refused if an earlier run committed).
     pub async fn accept(&self, job_id: &str, event: JobEvent) -> std::result::Result<(), AcceptError> {
         self.append_with(job_id, event, |existing| {
-            if existing.iter().any(|(_, r)| matches!(r.event, JobEvent::Accepted { .. })) {
+            let accepted = existing.iter().any(|(_, r)| matches!(r.event, JobEvent::Accepted { .. }));
+            let failed = existing.last().is_some_and(|(_, r)| r.event.status() == JobStatus::Failed);
+            if accepted && !failed {
                 Err(AcceptError::AlreadyAccepted(job_id.to_string()))
             } else {
                 Ok(())

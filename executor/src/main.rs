@@ -1,50 +1,109 @@
-//! `bulk-import-executor`: Ballista's executor with the bulk import codec, so that it can decode
-//! and run the engine's plan nodes (leaf routing, the partition file writer).
+//! `bulk-import-executor`: Ballista's executor with the bulk import codec and object stores, so
+//! that it can decode and run the engine's plan nodes (leaf routing, the partition file writer)
+//! against local paths and S3.
+//!
+//! Flags carry the stock Ballista executor's names; each also reads an environment variable
+//! `BALLISTA_EXECUTOR_<FLAG>` (for example `BALLISTA_EXECUTOR_VCORES`).
 
+mod health;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 use bulk_import_core::codec::BulkImportCodec;
+use bulk_import_core::s3_args::S3Args;
+use bulk_import_core::store::ObjectStores;
 use clap::Parser;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "bulk-import-executor", version, about = "Ballista executor for bulk import jobs")]
 struct Args {
-    #[arg(long, env = "BIND_HOST", default_value = "127.0.0.1")]
+    /// Address to listen on.
+    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_HOST", default_value = "0.0.0.0")]
     bind_host: String,
-    #[arg(long, env = "BIND_PORT", default_value_t = 50051)]
+    /// The host the scheduler and other executors reach this executor at (default: the bind
+    /// host, or the machine's name when binding to all interfaces).
+    #[arg(long, env = "BALLISTA_EXECUTOR_EXTERNAL_HOST")]
+    external_host: Option<String>,
+    /// Port of the Arrow Flight service that serves shuffle data.
+    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_PORT", default_value_t = 50051)]
     bind_port: u16,
-    #[arg(long, env = "BIND_GRPC_PORT", default_value_t = 50052)]
+    /// Port of the executor's gRPC service.
+    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_GRPC_PORT", default_value_t = 50052)]
     bind_grpc_port: u16,
-    #[arg(long, env = "SCHEDULER_HOST", default_value = "127.0.0.1")]
+    /// Port of `/healthz` (liveness) and `/readyz` (the last heartbeat to the scheduler worked).
+    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_HEALTH_PORT", default_value_t = 50053)]
+    bind_health_port: u16,
+    #[arg(long, env = "BALLISTA_EXECUTOR_SCHEDULER_HOST", default_value = "localhost")]
     scheduler_host: String,
-    #[arg(long, env = "SCHEDULER_PORT", default_value_t = 50050)]
+    #[arg(long, env = "BALLISTA_EXECUTOR_SCHEDULER_PORT", default_value_t = 50050)]
     scheduler_port: u16,
-    /// Directory for shuffle files.
-    #[arg(long, env = "WORK_DIR")]
+    /// Seconds to keep trying to reach the scheduler at start.
+    #[arg(long, env = "BALLISTA_EXECUTOR_SCHEDULER_CONNECT_TIMEOUT_SECONDS", default_value_t = 60)]
+    scheduler_connect_timeout_seconds: u16,
+    /// Directory for shuffle files and spills (default: a new temporary directory).
+    #[arg(long, env = "BALLISTA_EXECUTOR_WORK_DIR")]
     work_dir: Option<String>,
     /// Task slots (default: the machine's cores).
-    #[arg(long, env = "VCORES")]
+    #[arg(long, env = "BALLISTA_EXECUTOR_VCORES")]
     vcores: Option<usize>,
+    /// Bytes of memory tasks may use before they spill, shared across task slots (default:
+    /// Ballista's share of the machine's or container's memory; 0 for no limit).
+    #[arg(long, env = "BALLISTA_EXECUTOR_MEMORY_POOL_SIZE")]
+    memory_pool_size: Option<u64>,
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, env = "BALLISTA_EXECUTOR_HEARTBEAT_INTERVAL_SECONDS", default_value_t = 60)]
+    executor_heartbeat_interval_seconds: u64,
+    #[command(flatten)]
+    s3: S3Args,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(false)
+        .init();
     let args = Args::parse();
+    let health_address: SocketAddr =
+        format!("{}:{}", args.bind_host, args.bind_health_port).parse().context("invalid --bind-host/--bind-health-port")?;
+    let stores = Arc::new(ObjectStores::with_s3(args.s3.options()));
     let defaults = ExecutorProcessConfig::default();
+    let work_dir = args.work_dir.clone();
+    let max_message = GRPC_MAX_MESSAGE_BYTES as u32;
     let config = ExecutorProcessConfig {
         bind_host: args.bind_host,
+        external_host: args.external_host,
         port: args.bind_port,
         grpc_port: args.bind_grpc_port,
         scheduler_host: args.scheduler_host,
         scheduler_port: args.scheduler_port,
+        scheduler_connect_timeout_seconds: args.scheduler_connect_timeout_seconds,
         work_dir: args.work_dir,
         vcores: args.vcores.unwrap_or(defaults.vcores),
+        memory_pool_size: args.memory_pool_size,
+        executor_heartbeat_interval_seconds: args.executor_heartbeat_interval_seconds,
+        grpc_max_decoding_message_size: max_message,
+        grpc_max_encoding_message_size: max_message,
         override_physical_codec: Some(Arc::new(BulkImportCodec::new())),
+        // Every task's runtime reads and writes through our stores, and spills to the work dir.
+        override_runtime_producer: Some(Arc::new(move |_| {
+            let mut builder = RuntimeEnvBuilder::new().with_object_store_registry(stores.clone());
+            if let Some(dir) = &work_dir {
+                builder = builder.with_temp_file_path(dir);
+            }
+            builder.build_arc()
+        })),
         ..defaults
     };
-    start_executor_process(Arc::new(config)).await?;
+    let health = health::serve(health_address, config.health.clone()).await?;
+    let result = start_executor_process(Arc::new(config)).await;
+    health.abort();
+    result?;
     Ok(())
 }

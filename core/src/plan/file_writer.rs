@@ -114,7 +114,7 @@ impl ExecutionPlan for PartitionFileWriterExec {
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context.clone())?;
         let config = self.config.clone();
-        let stream = futures::stream::once(async move { write_partition(input, &config, &context).await });
+        let stream = futures::stream::once(async move { write_partition(input, &config, &context, partition).await });
         Ok(Box::pin(RecordBatchStreamAdapter::new(written_files_schema(), stream)))
     }
 }
@@ -146,6 +146,7 @@ async fn write_partition(
     mut input: SendableRecordBatchStream,
     config: &FileWriterConfig,
     context: &TaskContext,
+    partition: usize,
 ) -> Result<RecordBatch> {
     let input_schema = input.schema();
     let leaf_index = input_schema.index_of(&config.leaf_column)?;
@@ -157,6 +158,7 @@ async fn write_partition(
     let data_store_url = Url::parse(&config.data_root_url).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let store_prefix = format!("{}://{}", data_store_url.scheme(), data_store_url.host_str().unwrap_or(""));
 
+    let progress = TaskProgress { store: attempt_store.clone(), path: task_progress_path(&attempt_dir, partition) };
     let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
     let mut current: Option<OpenFile> = None;
     while let Some(batch) = input.next().await {
@@ -177,6 +179,7 @@ async fn write_partition(
                         )));
                     }
                     close(previous, config, &mut written).await?;
+                    progress.report(&written, false).await?;
                 }
                 let partition_id = config.leaf_partition_ids.get(leaf as usize).ok_or_else(|| {
                     DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree"))
@@ -204,6 +207,7 @@ async fn write_partition(
     if let Some(last) = current.take() {
         close(last, config, &mut written).await?;
     }
+    progress.report(&written, true).await?;
     let batch = RecordBatch::try_new(
         written_files_schema(),
         vec![
@@ -214,6 +218,34 @@ async fn write_partition(
         ],
     )?;
     Ok(batch)
+}
+
+/// Where a writer task reports its progress: `<attempt dir>/progress/<partition>.json`.
+pub fn task_progress_path(attempt_dir: &Path, partition: usize) -> Path {
+    attempt_dir.clone().join("progress").join(format!("{partition:06}.json").as_str())
+}
+
+/// A writer task's progress, rewritten after each file it completes: a retried task starts its
+/// partition's record again, so the records sum to what the live attempts have written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskProgressRecord {
+    pub files: u64,
+    pub rows: u64,
+    pub done: bool,
+}
+
+struct TaskProgress {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+}
+
+impl TaskProgress {
+    async fn report(&self, written: &Written, done: bool) -> Result<()> {
+        let record = TaskProgressRecord { files: written.filenames.len() as u64, rows: written.rows.iter().sum(), done };
+        let json = serde_json::to_vec(&record).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.store.put(&self.path, PutPayload::from(json)).await?;
+        Ok(())
+    }
 }
 
 async fn close(mut file: OpenFile, config: &FileWriterConfig, written: &mut Written) -> Result<()> {

@@ -1,0 +1,110 @@
+//! `bulk-import job ...`: jobs from the tracker in the store, or from a running job service.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use bulk_import_core::table::Tables;
+use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord, JobTracker};
+use bulk_import_proto::service as api;
+
+use crate::cli::JobCommand;
+use crate::client;
+use crate::service::grpc::{status_from_api, status_to_api};
+
+fn describe(event: &JobEvent) -> String {
+    match event {
+        JobEvent::Accepted { table_name, input_files, input_rows, class_name, .. } => {
+            format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}")
+        }
+        JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
+        JobEvent::Started { algorithm, run_id } => format!("STARTED run {run_id} ({algorithm})"),
+        JobEvent::Running { engine_job_id, seconds_since_started, .. } => {
+            format!("RUNNING as Ballista job {engine_job_id}, {seconds_since_started:.3} s after submission")
+        }
+        JobEvent::FilesWritten { files_written, rows_written, .. } => format!("FILES WRITTEN: {files_written} files, {rows_written} rows"),
+        JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, .. } => format!(
+            "FINISHED: {rows_read} rows read, {rows_written} written, {files_written} files, {duration_seconds:.2} s, {rows_per_second:.0} rows/s"
+        ),
+        JobEvent::Failed { reason, interrupted: false, .. } => format!("FAILED: {reason}"),
+        JobEvent::Failed { reason, interrupted: true, .. } => format!("FAILED (interrupted): {reason}"),
+    }
+}
+
+fn print_job(job: &JobRecord) {
+    println!("job {}: {} (table {})", job.job_id, job.status, job.table_name.as_deref().unwrap_or("-"));
+    for event in &job.events {
+        println!("  {}  {}", event.time.format("%Y-%m-%d %H:%M:%S%.3f"), describe(&event.event));
+    }
+    for rejected in &job.rejected_submissions {
+        println!("  {}  later submission {}", rejected.time.format("%Y-%m-%d %H:%M:%S%.3f"), describe(&rejected.event));
+    }
+}
+
+/// A job as the service reports it, in the tracker's terms: its events carry the records.
+fn record_from_api(job: api::Job) -> anyhow::Result<JobRecord> {
+    let events = job
+        .events
+        .iter()
+        .map(|e| serde_json::from_str::<JobEventRecord>(&e.json))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("the service sent an event of job {} that this client does not understand", job.job_id))?;
+    let status = status_from_api(job.status()).with_context(|| format!("job {} has no status", job.job_id))?;
+    let table_name = Some(job.table_name).filter(|t| !t.is_empty());
+    Ok(JobRecord { job_id: job.job_id, status, table_name, events, rejected_submissions: vec![] })
+}
+
+async fn remote_jobs(server: &str, command: &JobCommand) -> anyhow::Result<Vec<JobRecord>> {
+    let mut client = client::connect(server).await?;
+    let jobs = match command {
+        JobCommand::Status { id, .. } => vec![client.get_job(api::GetJobRequest { job_id: id.clone() }).await?.into_inner()],
+        JobCommand::List { table, status, .. } => {
+            let request = api::ListJobsRequest {
+                table_name: table.clone().unwrap_or_default(),
+                status: status.map_or(api::JobStatus::Unspecified, status_to_api) as i32,
+            };
+            client.list_jobs(request).await?.into_inner().jobs
+        }
+    };
+    jobs.into_iter().map(record_from_api).collect()
+}
+
+pub async fn job(catalog: impl FnOnce() -> anyhow::Result<(Tables, JobTracker)>, command: JobCommand) -> anyhow::Result<ExitCode> {
+    let server = match &command {
+        JobCommand::Status { server, .. } | JobCommand::List { server, .. } => server.clone(),
+    };
+    let jobs = match &server {
+        Some(server) => remote_jobs(server, &command).await?,
+        None => {
+            let (_, tracker) = catalog()?;
+            match &command {
+                JobCommand::Status { id, .. } => match tracker.job(id).await? {
+                    Some(job) => vec![job],
+                    None => bail!("no job has id {id:?}"),
+                },
+                JobCommand::List { table, status, .. } => tracker.list(table.as_deref(), *status).await?,
+            }
+        }
+    };
+    match command {
+        JobCommand::Status { json, .. } => {
+            let job = &jobs[0];
+            if json {
+                println!("{}", serde_json::to_string_pretty(job)?);
+            } else {
+                print_job(job);
+            }
+        }
+        JobCommand::List { json, .. } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                println!("{:<40} {:<12} {:<20} last event", "job", "status", "table");
+                for job in jobs {
+                    let last = job.events.last().map(|e| e.time.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+                    println!("{:<40} {:<12} {:<20} {last}", job.job_id, job.status.to_string(), job.table_name.as_deref().unwrap_or("-"));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

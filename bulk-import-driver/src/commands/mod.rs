@@ -1,0 +1,49 @@
+//! What each `bulk-import` command does.
+
+mod jobs;
+mod run;
+mod table;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bulk_import_core::split_points::format_split_points;
+use bulk_import_core::store::ObjectStores;
+use bulk_import_core::table::Tables;
+use bulk_import_core::tracker::JobTracker;
+
+use crate::cli::{Cli, Command, GenerateArgs};
+use crate::generate::{GenerateOptions, generate};
+
+/// Exit codes of `bulk-import run` and `bulk-import submit --wait`.
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_REJECTED: u8 = 3;
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let stores = ObjectStores::with_s3(cli.s3.options());
+    let catalog = || -> anyhow::Result<(Tables, JobTracker)> {
+        let root = stores.resolve(&cli.store)?;
+        Ok((Tables::new(root.clone()), JobTracker::new(&root)))
+    };
+    match cli.command {
+        Command::Table(command) => table::table(&catalog()?.0, command).await,
+        Command::Run(args) => run::run(&cli.store, &cli.s3, args).await,
+        Command::Serve(args) => run::serve(&cli.store, &cli.s3, args).await,
+        Command::Submit(args) => run::submit(args).await,
+        Command::Job(command) => jobs::job(catalog, command).await,
+        Command::Generate(args) => generate_data(args),
+    }
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn generate_data(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let options = GenerateOptions { rows: args.rows, files: args.files, out: args.out.clone(), seed: args.seed, split_points_for: args.split_points };
+    let started = std::time::Instant::now();
+    let points = generate(&options)?;
+    eprintln!("generated {} rows in {} files under {} in {:.1} s", args.rows, args.files, args.out.display(), started.elapsed().as_secs_f64());
+    print!("{}", format_split_points(&points));
+    Ok(ExitCode::SUCCESS)
+}

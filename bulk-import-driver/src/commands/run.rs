@@ -1,0 +1,184 @@
+//! `bulk-import run`, `serve` and `submit`: running jobs here, serving them, and sending them
+//! to a service.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use bulk_import_core::s3_args::S3Args;
+use bulk_import_core::tracker::JobStatus;
+use bulk_import_proto::service as api;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+
+use super::{EXIT_FAILED, EXIT_REJECTED, read};
+use crate::cli::{EngineArgs, RunArgs, ServeArgs, SubmitArgs};
+use crate::client;
+use crate::engine::EngineConfig;
+use crate::progress::Progress;
+use crate::runner::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
+use crate::service::grpc::status_from_api;
+use crate::service::recovery::RestartPolicy;
+use crate::service::{ServiceConfig, serve as serve_jobs};
+
+fn engine_config(args: &EngineArgs) -> EngineConfig {
+    let mut config = EngineConfig::default();
+    if let Some(parallelism) = args.parallelism {
+        config.parallelism = parallelism.max(1);
+    }
+    if let Some(bytes) = args.memory_pool {
+        config.memory_pool_bytes = bytes;
+    }
+    if let Some(dir) = &args.spill_dir {
+        config.spill_dir = dir.clone();
+    }
+    config
+}
+
+/// One progress line, redrawn in place.
+fn print_progress(started: Instant, p: &Progress) {
+    let percent = if p.rows_total > 0 { 100.0 * p.rows_written as f64 / p.rows_total as f64 } else { 0.0 };
+    eprint!(
+        "\r  {:>6.1}s  {:<11}  tasks {}/{}  rows {}/{} ({percent:.0}%)   ",
+        started.elapsed().as_secs_f64(),
+        p.status.to_string(),
+        p.tasks_done,
+        p.tasks_total,
+        p.rows_written,
+        p.rows_total
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Prints progress every time it changes, until the sender goes away.
+async fn show_progress(mut progress: watch::Receiver<Progress>) {
+    let started = Instant::now();
+    while progress.changed().await.is_ok() {
+        print_progress(started, &progress.borrow_and_update());
+    }
+}
+
+pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let raw = read(&args.job)?;
+    let driver = Driver::open(store, s3.options(), EngineChoice::Embedded(engine_config(&args.engine))).await?;
+    let options = RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None };
+    let control = RunControl::new(0);
+    let printer = (!args.quiet).then(|| tokio::spawn(show_progress(control.progress.subscribe())));
+    let outcome = driver.run_with(&raw, &options, &control).await?;
+    drop(control);
+    if let Some(printer) = printer {
+        let _ = printer.await;
+        eprintln!();
+    }
+    Ok(match outcome {
+        JobOutcome::Finished { job_id, summary } => {
+            let seconds = summary.duration.as_secs_f64();
+            println!(
+                "job {job_id}: FINISHED: {} rows read, {} rows written to {} files in table {} (transaction {}), {seconds:.2} s, {:.0} rows/s",
+                summary.rows_read,
+                summary.rows_written,
+                summary.files_written,
+                summary.table_name,
+                summary.transaction_number,
+                summary.rows_written as f64 / seconds.max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        JobOutcome::Failed { job_id, reason } => {
+            eprintln!("job {job_id}: FAILED: {reason}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        JobOutcome::Rejected { job_id, reasons } => print_rejected(&job_id, &reasons),
+    })
+}
+
+fn print_rejected(job_id: &str, reasons: &[String]) -> ExitCode {
+    eprintln!("job {job_id}: REJECTED:");
+    for reason in reasons {
+        eprintln!("  - {reason}");
+    }
+    ExitCode::from(EXIT_REJECTED)
+}
+
+pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let engine = match args.scheduler {
+        Some(scheduler_url) => {
+            let parallelism = args.engine.parallelism.unwrap_or_else(crate::engine::available_cores).max(1);
+            EngineChoice::Remote { scheduler_url, parallelism }
+        }
+        None => EngineChoice::Embedded(engine_config(&args.engine)),
+    };
+    let driver = Driver::open(store, s3.options(), engine).await?;
+    let config = ServiceConfig {
+        listen: args.listen,
+        concurrent_jobs: args.concurrent_jobs,
+        restart_policy: RestartPolicy { max_resubmissions: args.resubmit_interrupted },
+        run_options: RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None },
+    };
+    serve_jobs(driver, config, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM. Jobs still running are taken up by the next start of the service.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let raw = read(&args.job)?;
+    let mut client = client::connect(&args.server).await?;
+    let request = api::SubmitJobRequest { job: Some(api::submit_job_request::Job::Json(raw)) };
+    let response = client.submit_job(request).await?.into_inner();
+    if response.status() == api::JobStatus::Rejected {
+        return Ok(print_rejected(&response.job_id, &response.reasons));
+    }
+    println!("job {}: ACCEPTED", response.job_id);
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = Instant::now();
+    let mut updates = client.watch_job(api::WatchJobRequest { job_id: response.job_id.clone() }).await?.into_inner();
+    let mut last = None;
+    while let Some(update) = updates.next().await {
+        let update = update?;
+        if !args.quiet {
+            let progress = Progress {
+                status: status_from_api(update.status()).unwrap_or(JobStatus::Accepted),
+                tasks_done: update.tasks_done,
+                tasks_total: update.tasks_total,
+                rows_written: update.rows_written,
+                rows_total: update.rows_total,
+                message: None,
+            };
+            print_progress(started, &progress);
+        }
+        last = Some(update);
+    }
+    if !args.quiet {
+        eprintln!();
+    }
+    let Some(last) = last else { anyhow::bail!("the service ended the watch of job {} without a status", response.job_id) };
+    Ok(match last.status() {
+        api::JobStatus::Finished => {
+            println!("job {}: FINISHED: {} rows written in {:.2} s", last.job_id, last.rows_written, started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        api::JobStatus::Failed => {
+            eprintln!("job {}: FAILED: {}", last.job_id, last.message);
+            ExitCode::from(EXIT_FAILED)
+        }
+        other => {
+            eprintln!("job {}: the watch ended while the job was {}", last.job_id, other.as_str_name());
+            ExitCode::from(EXIT_FAILED)
+        }
+    })
+}

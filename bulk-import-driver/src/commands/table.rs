@@ -1,0 +1,104 @@
+//! `bulk-import table ...`: create, list and inspect tables.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bulk_import_core::partition::PartitionTree;
+use bulk_import_core::partition_json::{tree_from_json, tree_to_json};
+use bulk_import_core::properties::TableProperties;
+use bulk_import_core::schema::Schema;
+use bulk_import_core::split_points::parse_split_points;
+use bulk_import_core::table::{Table, Tables};
+use serde_json::json;
+
+use super::read;
+use crate::cli::TableCommand;
+
+async fn existing_table(tables: &Tables, name: &str) -> anyhow::Result<Table> {
+    tables.get(name).await?.with_context(|| format!("table {name:?} does not exist"))
+}
+
+pub async fn table(tables: &Tables, command: TableCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TableCommand::Create { name, schema, split_points, split_points_base64, partitions, properties } => {
+            let schema = Schema::from_json(&read(&schema)?).with_context(|| format!("in {}", schema.display()))?;
+            let row_keys = schema.row_keys();
+            let tree = match (split_points, partitions) {
+                (Some(path), _) => {
+                    let points = parse_split_points(&read(&path)?, row_keys[0].key_type, split_points_base64)
+                        .with_context(|| format!("in {}", path.display()))?;
+                    PartitionTree::from_split_points(&row_keys, points).with_context(|| format!("in {}", path.display()))?
+                }
+                (None, Some(path)) => {
+                    let value: serde_json::Value = serde_json::from_str(&read(&path)?).with_context(|| format!("{} is not JSON", path.display()))?;
+                    tree_from_json(&row_keys, &value).with_context(|| format!("in {}", path.display()))?
+                }
+                (None, None) => PartitionTree::single_leaf(&row_keys),
+            };
+            let properties = match properties {
+                Some(path) => TableProperties::parse(&read(&path)?).with_context(|| format!("in {}", path.display()))?,
+                None => TableProperties::default(),
+            };
+            let leaves = tree.leaf_count();
+            let table = tables.create(&name, schema, properties, tree).await?;
+            println!("created table {name} (id {}) with {leaves} leaf partitions", table.id());
+        }
+        TableCommand::List => {
+            for name in tables.list().await? {
+                if let Some(table) = tables.get(&name).await? {
+                    println!("{name}\t{}", table.id());
+                }
+            }
+        }
+        TableCommand::Partitions { name, json } => {
+            let state = existing_table(tables, &name).await?.state_store().state().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tree_to_json(&state.partitions))?);
+            } else {
+                println!("{} partitions, {} leaves", state.partitions.partitions().len(), state.partitions.leaf_count());
+                for leaf in state.partitions.leaves() {
+                    println!("{}\t{}", leaf.id, describe_region(&leaf.region));
+                }
+            }
+        }
+        TableCommand::Files { name, json } => {
+            let state = existing_table(tables, &name).await?.state_store().state().await?;
+            if json {
+                let files: Vec<_> = state
+                    .files
+                    .iter()
+                    .map(|f| json!({"filename": f.filename, "partitionId": f.partition_id, "numberOfRows": f.number_of_rows, "jobId": f.job_id}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&files)?);
+            } else {
+                let mut by_partition: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+                for file in &state.files {
+                    let entry = by_partition.entry(&file.partition_id).or_default();
+                    entry.0 += 1;
+                    entry.1 += file.number_of_rows;
+                }
+                let total: u64 = state.files.iter().map(|f| f.number_of_rows).sum();
+                println!("{} files, {total} rows, in {} of {} leaf partitions", state.files.len(), by_partition.len(), state.partitions.leaf_count());
+                println!("{:<36} {:>6} {:>12}  range", "partition", "files", "rows");
+                for leaf in state.partitions.leaves() {
+                    if let Some((files, rows)) = by_partition.get(leaf.id.as_str()) {
+                        println!("{:<36} {files:>6} {rows:>12}  {}", leaf.id, describe_region(&leaf.region));
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A region as `[min, max)` per row key.
+fn describe_region(region: &bulk_import_core::partition::Region) -> String {
+    let ranges: Vec<String> = region
+        .ranges
+        .iter()
+        .map(|r| format!("[{}, {})", r.min, r.max.as_ref().map_or("+inf".to_string(), |m| m.to_string())))
+        .collect();
+    ranges.join(" x ")
+}
+

@@ -1,0 +1,160 @@
+//! The execution engine: a Ballista scheduler and its executors, either started in this process
+//! (the embedded default) or reached over the network. Plans are submitted to the scheduler as
+//! physical plans the same way in both cases, with the project's codec.
+
+mod scheduler_client;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
+use bulk_import_core::codec::BulkImportCodec;
+use bulk_import_core::store::ObjectStores;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
+
+pub use scheduler_client::{EngineJobState, SchedulerClient};
+
+/// Resources of the embedded engine. Defaults come from the machine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Task slots of the executor, and the number of input splits.
+    pub parallelism: usize,
+    /// Bytes the memory pool may hand out before operators spill.
+    pub memory_pool_bytes: usize,
+    /// Where sorts spill.
+    pub spill_dir: PathBuf,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            parallelism: available_cores(),
+            memory_pool_bytes: default_memory_pool_bytes(),
+            spill_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// 60% of the memory available now, leaving room for what the pool does not track (Parquet
+/// writers' buffers, shuffle files in the page cache); 4 GiB where that cannot be read.
+fn default_memory_pool_bytes() -> usize {
+    let available_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<usize>().ok())
+    });
+    available_kib.map_or(4 << 30, |kib| kib * 1024 / 10 * 6)
+}
+
+/// Rows per batch between operators: DataFusion's default.
+const BATCH_SIZE: usize = 8192;
+
+const SHUFFLE_MEMORY_LIMIT_PER_TASK: &str = "ballista.shuffle.sort_based.memory_limit_per_task_bytes";
+const CLIENT_GRPC_MAX_MESSAGE_SIZE: &str = "ballista.client.grpc_max_message_size";
+
+/// The session every job runs in: its settings travel with the plan to the executors.
+fn session_config(parallelism: usize, codec: Arc<BulkImportCodec>) -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .with_target_partitions(parallelism)
+        .with_batch_size(BATCH_SIZE)
+        .with_ballista_physical_extension_codec(codec)
+        .with_ballista_standalone_parallelism(parallelism)
+        .with_ballista_job_name("bulk-import")
+        // Ballista's sort-based shuffle writer otherwise spills every 256 MiB a task buffers,
+        // even with memory to spare; the executors' memory pools already bound what tasks hold.
+        .set_usize(SHUFFLE_MEMORY_LIMIT_PER_TASK, 0)
+        // Plans of jobs with thousands of files and leaves exceed gRPC's usual 16 MiB.
+        .set_usize(CLIENT_GRPC_MAX_MESSAGE_SIZE, GRPC_MAX_MESSAGE_BYTES)
+}
+
+/// A Ballista scheduler to run plans on, and the session they run in.
+pub struct Engine {
+    scheduler: SchedulerClient,
+    session_config: SessionConfig,
+    session_id: String,
+    codec: Arc<BulkImportCodec>,
+    parallelism: usize,
+}
+
+impl Engine {
+    /// Starts a scheduler and an executor in this process, on loopback ports the OS picks.
+    /// The executor reads and writes through `stores`.
+    pub async fn start_embedded(config: EngineConfig, stores: Arc<ObjectStores>) -> Result<Self> {
+        let codec = Arc::new(BulkImportCodec::new());
+        let session_config = session_config(config.parallelism, codec.clone());
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_pool_bytes)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])),
+            )
+            .with_object_store_registry(stores)
+            .build_arc()?;
+        let state =
+            SessionStateBuilder::new().with_config(session_config.clone()).with_runtime_env(runtime).with_default_features().build();
+
+        let address = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let url = format!("http://{address}");
+        let scheduler = SchedulerClient::connect(&url, Duration::from_secs(5)).await?;
+        let executor_link = SchedulerGrpcClient::connect(url.clone()).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        ballista_executor::new_standalone_executor_from_state(executor_link, config.parallelism, &state)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Engine { scheduler, session_id: state.session_id().to_string(), session_config, codec, parallelism: config.parallelism })
+    }
+
+    /// Uses the Ballista scheduler at `url`, whose executors have `parallelism` task slots in
+    /// all. They must run this project's executor binary (its codec and object stores).
+    pub async fn connect(url: &str, parallelism: usize) -> Result<Self> {
+        let codec = Arc::new(BulkImportCodec::new());
+        let scheduler = SchedulerClient::connect(url, Duration::from_secs(10)).await?;
+        Ok(Engine {
+            scheduler,
+            session_config: session_config(parallelism, codec.clone()),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            codec,
+            parallelism,
+        })
+    }
+
+    /// The task slots plans are sized for.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    pub fn scheduler(&self) -> &SchedulerClient {
+        &self.scheduler
+    }
+
+    /// Submits a plan; returns the scheduler's id for the job.
+    pub async fn submit(&self, plan: Arc<dyn ExecutionPlan>, job_name: &str) -> Result<String> {
+        let session_config = self.session_config.clone().with_ballista_job_name(job_name);
+        self.scheduler.submit(plan, self.codec.as_ref(), &self.session_id, &session_config).await
+    }
+
+    /// Waits for a submitted job and collects its output.
+    pub async fn wait(&self, engine_job_id: &str, on_running: impl FnOnce()) -> Result<Vec<RecordBatch>> {
+        self.scheduler.wait(engine_job_id, on_running).await
+    }
+
+    /// Stops a submitted job's tasks.
+    pub async fn cancel(&self, engine_job_id: &str) -> Result<bool> {
+        self.scheduler.cancel(engine_job_id).await
+    }
+}

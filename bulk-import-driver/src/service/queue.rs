@@ -1,0 +1,114 @@
+//! The job service's queue: accepted jobs wait here for one of a fixed number of run slots
+//! (EMR's step concurrency), and can be watched and cancelled while they wait or run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bulk_import_core::tracker::{JobEvent, JobStatus};
+use tokio::sync::{mpsc, watch};
+
+use crate::progress::Progress;
+use crate::runner::{AcceptedJob, CANCELLED, Driver, RunControl, RunOptions};
+
+struct QueuedJob {
+    accepted: AcceptedJob,
+    control: RunControl,
+}
+
+/// What a cancellation found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cancellation {
+    /// The job was stopped; its final progress.
+    Cancelled(Progress),
+    /// The job is not queued or running in this service.
+    NotActive,
+}
+
+/// Accepted jobs waiting for, or holding, a run slot.
+pub struct JobQueue {
+    driver: Arc<Driver>,
+    sender: mpsc::UnboundedSender<QueuedJob>,
+    /// Jobs queued or running, by id.
+    active: Mutex<HashMap<String, RunControl>>,
+}
+
+impl JobQueue {
+    /// Starts `concurrency` run slots taking jobs from the queue in order.
+    pub fn start(driver: Arc<Driver>, options: RunOptions, concurrency: usize) -> Arc<Self> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let queue = Arc::new(JobQueue { driver, sender, active: Mutex::default() });
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        for _ in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            let receiver = receiver.clone();
+            let options = options.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Some(next) = receiver.lock().await.recv().await else { return };
+                    queue.run(next, &options).await;
+                }
+            });
+        }
+        queue
+    }
+
+    /// Queues an accepted job.
+    pub fn enqueue(&self, accepted: AcceptedJob) {
+        let control = RunControl::new(accepted.rows);
+        let job_id = accepted.job.id.clone();
+        self.active.lock().expect("queue lock poisoned").insert(job_id.clone(), control.clone());
+        if self.sender.send(QueuedJob { accepted, control }).is_err() {
+            tracing::error!("job {job_id}: the run slots have stopped; it stays ACCEPTED and runs after a restart");
+        }
+    }
+
+    async fn run(&self, queued: QueuedJob, options: &RunOptions) {
+        let QueuedJob { accepted, control } = queued;
+        let job_id = accepted.job.id.clone();
+        if !control.cancel.is_cancelled() {
+            match self.driver.execute(&accepted, options, &control).await {
+                Ok(outcome) => tracing::info!("job {job_id}: {outcome:?}"),
+                Err(e) => {
+                    // The tracker itself failed: the job stays as last recorded and is taken up
+                    // again when the service restarts.
+                    tracing::error!("job {job_id}: could not be run or recorded: {e:#}");
+                    control.progress.send_modify(|p| {
+                        p.status = JobStatus::Failed;
+                        p.message = Some(format!("{e:#}"));
+                    });
+                }
+            }
+        }
+        self.active.lock().expect("queue lock poisoned").remove(&job_id);
+    }
+
+    /// Progress of a job queued or running here.
+    pub fn watch(&self, job_id: &str) -> Option<watch::Receiver<Progress>> {
+        self.active.lock().expect("queue lock poisoned").get(job_id).map(|c| c.progress.subscribe())
+    }
+
+    /// Stops a job queued or running here, and waits until it has stopped.
+    pub async fn cancel(&self, job_id: &str) -> anyhow::Result<Cancellation> {
+        let Some(control) = self.active.lock().expect("queue lock poisoned").get(job_id).cloned() else {
+            return Ok(Cancellation::NotActive);
+        };
+        let mut progress = control.progress.subscribe();
+        control.cancel.cancel();
+        if progress.borrow().status == JobStatus::Accepted {
+            // Still queued: it will never start. Record it here, as no run will.
+            let failed = JobEvent::Failed { run_id: None, reason: CANCELLED.into(), interrupted: false };
+            self.driver.tracker().record(job_id, failed).await?;
+            control.progress.send_modify(|p| {
+                p.status = JobStatus::Failed;
+                p.message = Some(CANCELLED.into());
+            });
+        }
+        let ended = progress.wait_for(|p| matches!(p.status, JobStatus::Failed | JobStatus::Finished));
+        let final_progress = match tokio::time::timeout(Duration::from_secs(120), ended).await {
+            Ok(Ok(p)) => p.clone(),
+            _ => control.progress.borrow().clone(),
+        };
+        Ok(Cancellation::Cancelled(final_progress))
+    }
+}
