@@ -172,3 +172,7 @@ pub fn system_test_batch(keys: Vec<Option<String>>) -> RecordBatch {
 pub fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a Arc<dyn Array> {
     batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"))
 }
+
+pub mod cluster;
+pub mod distributed;
+pub mod table_contents;

@@ -1,0 +1,234 @@
+//! Real processes on 127.0.0.1 for the distributed tests: a Ballista scheduler, executors with
+//! their own work directories, the job service, and moto's S3 server. Each is killed when its
+//! handle is dropped, so a failing test leaves nothing running.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary of this workspace, built next to the test executables (`cargo build --bins`, which
+/// `scripts/test` runs first).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build the binaries first (`cargo build --workspace --bins`)", path.display());
+    path
+}
+
+/// A tool of the Python environment `scripts/setup` creates.
+pub fn venv_binary(name: &str) -> PathBuf {
+    let venv = std::env::var_os("BULK_IMPORT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/bulk-import-venv"));
+    let path = venv.join("bin").join(name);
+    assert!(path.exists(), "{} is missing: run scripts/setup", path.display());
+    path
+}
+
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process, killed on drop, its output in a log file.
+pub struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn start(name: &str, program: &Path, args: &[String], env: &[(String, String)], log_dir: &Path) -> Process {
+        std::fs::create_dir_all(log_dir).unwrap();
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info")
+            .env("BULK_IMPORT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        Process { name: name.to_string(), child, log }
+    }
+
+    /// Kills the process at once (SIGKILL): no clean shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails the test with the process's log if it has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited with {status}:\n{}", self.name, self.log());
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `check` holds, failing with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, if it answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A scheduler and two executors, each executor with its own work directory, so that shuffle
+/// data crosses the network between them.
+pub struct Cluster {
+    pub scheduler: Process,
+    pub scheduler_port: u16,
+    pub executors: Vec<Process>,
+}
+
+impl Cluster {
+    /// `env` reaches every process (S3 settings, for example).
+    pub fn start(dir: &Path, env: &[(String, String)]) -> Cluster {
+        let logs = dir.join("logs");
+        let scheduler_port = free_port();
+        let scheduler_args: Vec<String> = [
+            "--bind-host", "127.0.0.1",
+            "--bind-port", &scheduler_port.to_string(),
+            // A killed executor is noticed within seconds rather than minutes.
+            "--executor-timeout-seconds", "5",
+            "--expire-dead-executor-interval-seconds", "1",
+            "--min-ready-executors", "2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut scheduler = Process::start("scheduler", &workspace_binary("bulk-import-scheduler"), &scheduler_args, env, &logs);
+        let mut executors = Vec::new();
+        for i in 1..=2 {
+            let work_dir = dir.join(format!("executor-{i}-work"));
+            std::fs::create_dir_all(&work_dir).unwrap();
+            let args: Vec<String> = [
+                "--bind-host", "127.0.0.1",
+                "--bind-port", &free_port().to_string(),
+                "--bind-grpc-port", &free_port().to_string(),
+                "--bind-health-port", &free_port().to_string(),
+                "--scheduler-host", "127.0.0.1",
+                "--scheduler-port", &scheduler_port.to_string(),
+                "--work-dir", work_dir.to_str().unwrap(),
+                "--vcores", "2",
+                "--memory-pool-size", &(512u64 << 20).to_string(),
+                "--executor-heartbeat-interval-seconds", "1",
+            ]
+            .map(String::from)
+            .to_vec();
+            executors.push(Process::start(&format!("executor-{i}"), &workspace_binary("bulk-import-executor"), &args, env, &logs));
+        }
+        wait_until("the scheduler to be ready with two executors", Duration::from_secs(60), || {
+            scheduler.assert_running();
+            http_status(scheduler_port, "/readyz") == Some(200)
+        });
+        Cluster { scheduler, scheduler_port, executors }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.scheduler_port)
+    }
+}
+
+/// The job service (`bulk-import serve`).
+pub struct Service {
+    pub process: Process,
+    pub port: u16,
+}
+
+impl Service {
+    /// Serves the store at `store` on a free port, on `scheduler` (or embedded without one).
+    pub fn start(dir: &Path, name: &str, store: &str, scheduler: Option<&str>, extra: &[&str], env: &[(String, String)]) -> Service {
+        Self::start_on(dir, name, free_port(), store, scheduler, extra, env)
+    }
+
+    /// As `start`, on a given port: a restarted service keeps its address.
+    pub fn start_on(dir: &Path, name: &str, port: u16, store: &str, scheduler: Option<&str>, extra: &[&str], env: &[(String, String)]) -> Service {
+        let mut args: Vec<String> = vec!["--store".into(), store.into(), "serve".into(), "--listen".into(), format!("127.0.0.1:{port}")];
+        if let Some(scheduler) = scheduler {
+            args.extend(["--scheduler".into(), scheduler.into(), "--parallelism".into(), "4".into()]);
+        } else {
+            args.extend(["--parallelism".into(), "2".into(), "--memory-pool".into(), "512MiB".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut process = Process::start(name, &workspace_binary("bulk-import"), &args, env, &dir.join("logs"));
+        wait_until("the job service to listen", Duration::from_secs(60), || {
+            process.assert_running();
+            process.log().contains("bulk-import service listening on")
+        });
+        Service { process, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// moto's S3 server, with the buckets given.
+pub struct Moto {
+    pub process: Process,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start(dir: &Path, buckets: &[&str]) -> Moto {
+        let port = free_port();
+        let args = vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()];
+        let mut process = Process::start("moto", &venv_binary("moto_server"), &args, &[], &dir.join("logs"));
+        wait_until("moto to listen", Duration::from_secs(60), || {
+            process.assert_running();
+            port_open(port)
+        });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\nfor b in {buckets:?}:\n    s3.create_bucket(Bucket=b)\n"
+        );
+        let status = Command::new(venv_binary("python")).args(["-c", &script]).status().unwrap();
+        assert!(status.success(), "could not create buckets {buckets:?}");
+        Moto { process, endpoint }
+    }
+
+    /// The environment that points every process at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
+    }
+}

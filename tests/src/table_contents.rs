@@ -1,0 +1,90 @@
+//! What a table holds, read through the object store (local or S3): rows per leaf, whether
+//! each file is sorted, which data files exist beside those referenced, and how many times
+//! each job committed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bulk_import_core::store::{Location, ObjectStores, S3Options};
+use bulk_import_core::table::Tables;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+use crate::{is_sorted_by, rows_as_strings};
+
+#[derive(Debug)]
+pub struct TableContents {
+    /// The rows of each leaf (by its position among the tree's leaves), sorted.
+    pub rows_by_leaf: BTreeMap<usize, Vec<String>>,
+    /// Files the table references.
+    pub referenced: BTreeSet<String>,
+    /// Every object under the table's data directory.
+    pub data_objects: BTreeSet<String>,
+    /// Referenced files whose rows are not sorted by key then timestamp.
+    pub unsorted_files: Vec<String>,
+    /// `AddFiles` transactions per job id.
+    pub commits_by_job: BTreeMap<String, usize>,
+    /// Objects left in attempt directories other than the manifests of committed runs.
+    pub attempt_leftovers: Vec<String>,
+}
+
+impl TableContents {
+    pub fn total_rows(&self) -> usize {
+        self.rows_by_leaf.values().map(Vec::len).sum()
+    }
+
+    /// Every row of the table, sorted.
+    pub fn all_rows(&self) -> Vec<String> {
+        let mut rows: Vec<String> = self.rows_by_leaf.values().flatten().cloned().collect();
+        rows.sort();
+        rows
+    }
+}
+
+async fn list(location: &Location) -> Vec<String> {
+    let metas: Vec<_> = location.store.list(Some(&location.path)).try_collect().await.unwrap();
+    metas.into_iter().map(|m| location.at(m.location).url()).collect()
+}
+
+pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> TableContents {
+    let stores = ObjectStores::with_s3(s3);
+    let root = stores.resolve(store).unwrap();
+    let table = Tables::new(root).get(table_name).await.unwrap().expect("the table exists");
+    let state = table.state_store().state().await.unwrap();
+    let leaf_index: BTreeMap<String, usize> = state.partitions.leaves().enumerate().map(|(i, leaf)| (leaf.id.clone(), i)).collect();
+
+    let mut rows_by_leaf: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut unsorted_files = Vec::new();
+    for file in &state.files {
+        let location = stores.resolve(&file.filename).unwrap();
+        let bytes = location.store.get(&location.path).await.unwrap().bytes().await.unwrap();
+        let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
+        if !is_sorted_by(&batches, &["key", "timestamp"]) {
+            unsorted_files.push(file.filename.clone());
+        }
+        rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().extend(rows_as_strings(&batches));
+    }
+    rows_by_leaf.values_mut().for_each(|rows| rows.sort());
+
+    let mut commits_by_job: BTreeMap<String, usize> = BTreeMap::new();
+    let transactions = table.dir().child("statestore/transactions");
+    for url in list(&transactions).await {
+        let location = stores.resolve(&url).unwrap();
+        let bytes = location.store.get(&location.path).await.unwrap().bytes().await.unwrap();
+        let envelope: Value = serde_json::from_slice(&bytes).unwrap();
+        if envelope["type"] == "ADD_FILES" {
+            let job = envelope["transaction"]["jobId"].as_str().unwrap_or_default().to_string();
+            *commits_by_job.entry(job).or_default() += 1;
+        }
+    }
+    let attempt_leftovers = list(&table.dir().child("bulk_import")).await.into_iter().filter(|u| !u.ends_with("/manifest.json")).collect();
+    TableContents {
+        rows_by_leaf,
+        referenced: state.files.iter().map(|f| f.filename.clone()).collect(),
+        data_objects: list(&table.dir().child("data")).await.into_iter().collect(),
+        unsorted_files,
+        commits_by_job,
+        attempt_leftovers,
+    }
+}
