@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bulk_import_core::store::{Location, ObjectStores, S3Options};
 use bulk_import_core::table::{Table, Tables};
 use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord, JobStatus, JobTracker};
-use object_store::ObjectStoreExt;
+use bulk_import_core::plan::file_writer::abandoned_marker_path;
+use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -319,7 +320,7 @@ impl Driver {
                 if control.cancel.is_cancelled() {
                     reason = CANCELLED.to_string();
                 }
-                if let Err(e) = self.discard_attempt(&attempt, control.cancel.is_cancelled()).await {
+                if let Err(e) = self.discard_attempt(&attempt, true).await {
                     reason.push_str(&format!("; and the attempt's files could not all be deleted: {e}"));
                 }
                 let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
@@ -333,10 +334,14 @@ impl Driver {
         }
     }
 
-    /// Deletes every file an attempt wrote, and its manifest. After a cancellation, tasks the
-    /// scheduler is still stopping may start one more file: the sweep is repeated once they
-    /// have had time to stop.
+    /// Deletes every file an attempt wrote, and its manifest. The attempt is first marked
+    /// abandoned, which stops its writers at their next file; tasks the scheduler has not
+    /// stopped may still finish one file after the first sweep, and remove it themselves on
+    /// seeing the mark, or leave a progress record: the sweep is repeated once they have had
+    /// time to. The mark stays, so that a late task never writes into the attempt.
     pub async fn discard_attempt(&self, attempt: &Location, tasks_may_still_run: bool) -> bulk_import_core::Result<()> {
+        let mark = attempt.at(abandoned_marker_path(&attempt.path));
+        mark.store.put(&mark.path, PutPayload::from_static(b"abandoned\n")).await?;
         delete_attempt_files(&self.stores, attempt, &HashSet::new()).await?;
         if tasks_may_still_run {
             tokio::time::sleep(Duration::from_secs(2)).await;

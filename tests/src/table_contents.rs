@@ -25,7 +25,8 @@ pub struct TableContents {
     pub unsorted_files: Vec<String>,
     /// `AddFiles` transactions per job id.
     pub commits_by_job: BTreeMap<String, usize>,
-    /// Objects left in attempt directories other than the manifests of committed runs.
+    /// Objects left in attempt directories other than the manifests of committed runs and the
+    /// marks of abandoned ones.
     pub attempt_leftovers: Vec<String>,
 }
 
@@ -78,7 +79,7 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
             *commits_by_job.entry(job).or_default() += 1;
         }
     }
-    let attempt_leftovers = list(&table.dir().child("bulk_import")).await.into_iter().filter(|u| !u.ends_with("/manifest.json")).collect();
+    let attempt_leftovers = list(&table.dir().child("bulk_import")).await.into_iter().filter(|u| !u.ends_with("/manifest.json") && !u.ends_with("/abandoned")).collect();
     TableContents {
         rows_by_leaf,
         referenced: state.files.iter().map(|f| f.filename.clone()).collect(),

@@ -159,6 +159,7 @@ async fn write_partition(
     let store_prefix = format!("{}://{}", data_store_url.scheme(), data_store_url.host_str().unwrap_or(""));
 
     let progress = TaskProgress { store: attempt_store.clone(), path: task_progress_path(&attempt_dir, partition) };
+    let abandoned = Abandoned { store: attempt_store.clone(), path: abandoned_marker_path(&attempt_dir) };
     let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
     let mut current: Option<OpenFile> = None;
     while let Some(batch) = input.next().await {
@@ -178,7 +179,7 @@ async fn write_partition(
                             leaf, previous.leaf
                         )));
                     }
-                    close(previous, config, &mut written).await?;
+                    close(previous, config, &mut written, &abandoned, &data_store).await?;
                     progress.report(&written, false).await?;
                 }
                 let partition_id = config.leaf_partition_ids.get(leaf as usize).ok_or_else(|| {
@@ -194,6 +195,7 @@ async fn write_partition(
                 let url = join_url(&store_prefix, &path);
                 let marker = attempt_dir.clone().join("files").join(file_id.to_string().as_str());
                 attempt_store.put(&marker, PutPayload::from(url.clone().into_bytes())).await?;
+                abandoned.check().await?;
                 let sink = BufWriter::new(data_store.clone(), path);
                 let writer = AsyncArrowWriter::try_new(sink, file_schema.clone(), Some(WriterProperties::clone(&properties)))?;
                 current = Some(OpenFile { leaf, url, rows: 0, writer });
@@ -205,7 +207,7 @@ async fn write_partition(
         }
     }
     if let Some(last) = current.take() {
-        close(last, config, &mut written).await?;
+        close(last, config, &mut written, &abandoned, &data_store).await?;
     }
     progress.report(&written, true).await?;
     let batch = RecordBatch::try_new(
@@ -218,6 +220,29 @@ async fn write_partition(
         ],
     )?;
     Ok(batch)
+}
+
+/// The marker a driver puts in an attempt directory when it gives the attempt up (cancelled or
+/// failed). Ballista does not always stop a job's running tasks when the job ends, so writers
+/// look for it before starting a file and after finishing one, and stop, removing the file
+/// they just finished: no file appears after the driver's sweep of the attempt.
+pub fn abandoned_marker_path(attempt_dir: &Path) -> Path {
+    attempt_dir.clone().join("abandoned")
+}
+
+struct Abandoned {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+}
+
+impl Abandoned {
+    async fn check(&self) -> Result<()> {
+        match self.store.head(&self.path).await {
+            Ok(_) => Err(DataFusionError::Execution("the driver abandoned this attempt".into())),
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Where a writer task reports its progress: `<attempt dir>/progress/<partition>.json`.
@@ -248,8 +273,21 @@ impl TaskProgress {
     }
 }
 
-async fn close(mut file: OpenFile, config: &FileWriterConfig, written: &mut Written) -> Result<()> {
+async fn close(
+    mut file: OpenFile,
+    config: &FileWriterConfig,
+    written: &mut Written,
+    abandoned: &Abandoned,
+    data_store: &Arc<dyn ObjectStore>,
+) -> Result<()> {
     file.writer.finish().await?;
+    if let Err(e) = abandoned.check().await {
+        // The driver may already have swept the attempt: this file is ours to remove.
+        let path = Path::from_url_path(Url::parse(&file.url).map_err(|e| DataFusionError::External(Box::new(e)))?.path())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let _ = data_store.delete(&path).await;
+        return Err(e);
+    }
     written.partition_ids.push(config.leaf_partition_ids[file.leaf as usize].clone());
     written.filenames.push(file.url);
     written.rows.push(file.rows);
