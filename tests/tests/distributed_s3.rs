@@ -1,0 +1,55 @@
+//! The distributed job against moto's S3 server: input read from S3 (named in Sleeper's
+//! scheme-less `bucket/key` form), and table data, transaction log and tracker in S3.
+
+use std::time::Duration;
+
+use bulk_import_core::store::{ObjectStores, S3Options};
+use bulk_import_core::tracker::{JobStatus, JobTracker};
+use bulk_import_proto::service as api;
+use bulk_import_tests::cluster::{Cluster, Moto, Service};
+use bulk_import_tests::distributed::*;
+use bulk_import_tests::table_contents::table_contents;
+use object_store::ObjectStoreExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_reads_and_writes_everything_in_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = Moto::start(dir.path(), &["input-bucket", "tables"]);
+    let s3 = S3Options {
+        endpoint: Some(moto.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+        allow_http: Some(true),
+        ..S3Options::default()
+    };
+    let (input, splits) = generate_input(dir.path(), 60_000, 3, 8, 31);
+    let stores = ObjectStores::with_s3(s3.clone());
+    for entry in std::fs::read_dir(&input).unwrap() {
+        let path = entry.unwrap().path();
+        let target = stores.resolve(&format!("s3://input-bucket/jobs/one/{}", path.file_name().unwrap().to_str().unwrap())).unwrap();
+        target.store.put(&target.path, std::fs::read(&path).unwrap().into()).await.unwrap();
+    }
+    let store = "s3://tables/instance";
+    create_table(store, s3.clone(), "in-s3", &splits).await;
+
+    let env = moto.env();
+    let cluster = Cluster::start(dir.path(), &env);
+    let service = Service::start(dir.path(), "service", store, Some(&cluster.url()), &[], &env);
+    let mut client = client(&service.url()).await;
+    let accepted = submit(&mut client, job_json("s3-job", "in-s3", &["input-bucket/jobs/one"])).await;
+    assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
+    let last = watch_to_end(&mut client, "s3-job", Duration::from_secs(180)).await;
+    assert_eq!((last.status(), last.rows_written), (api::JobStatus::Finished, 60_000), "{last:?}");
+
+    let contents = table_contents(store, s3.clone(), "in-s3").await;
+    assert_eq!(contents.total_rows(), 60_000);
+    assert!(contents.referenced.iter().all(|f| f.starts_with("s3://tables/instance/")), "{:?}", contents.referenced);
+    assert!(contents.unsorted_files.is_empty());
+    assert_eq!(contents.commits_by_job.get("s3-job"), Some(&1));
+    assert_eq!(contents.data_objects, contents.referenced);
+    // The tracker is in S3 too, not on this machine.
+    let tracker = JobTracker::new(&stores.resolve(store).unwrap());
+    assert_eq!(tracker.job("s3-job").await.unwrap().unwrap().status, JobStatus::Finished);
+    assert!(!dir.path().join("tables").exists() && !std::path::Path::new("tables").exists());
+}
