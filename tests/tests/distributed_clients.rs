@@ -13,6 +13,10 @@ use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Cluster, Service, venv_binary};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 const PYTHON_CLIENT: &str = r#"
 import sys, grpc, service_pb2, service_pb2_grpc
@@ -90,6 +94,15 @@ async fn rust_and_third_party_clients_import_exactly_what_the_embedded_engine_do
     assert!(submitted.contains("JOB_STATUS_ACCEPTED"), "{submitted}");
     let last = watch_to_end(&mut client, "grpcurl-job", Duration::from_secs(180)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
+
+    // Reflection v1 too, which newer clients (buf curl, grpcurl 1.9+) ask first.
+    let channel = tonic::transport::Channel::from_shared(service.url()).unwrap().connect().await.unwrap();
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response = responses.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("{response:?}") };
+    assert!(list.service.iter().any(|s| s.name == "sleeper.bulkimport.v1.BulkImportService"), "{list:?}");
 
     // A rejection is a reply with every reason, recorded before it is sent.
     let rejected = submit(&mut client, job_json("bad-job", "no-such-table", &["/nowhere"])).await;
