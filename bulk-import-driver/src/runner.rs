@@ -226,7 +226,7 @@ impl Driver {
     async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<String>, raw_json: &str) -> anyhow::Result<Admission> {
         let owned = self.tracker.job(job_id).await?.is_some_and(|j| j.accepted().is_some());
         if owned {
-            reasons.push(format!("job id {job_id:?} belongs to an accepted job"));
+            reasons.push(format!("job id {job_id:?} was already accepted"));
             self.tracker.record_rejected_resubmission(job_id, reasons.clone(), raw_json.to_string()).await?;
         } else {
             let event = JobEvent::Rejected { table_name, reasons: reasons.clone(), raw_json: raw_json.to_string() };
