@@ -200,7 +200,7 @@ impl ObjectStoreRegistry for ObjectStores {
             return Ok(store.clone());
         }
         match url.scheme() {
-            "file" => Ok(self.local(std::path::Path::new("/")).map_err(external)?.store),
+            "file" => self.store_for(&key, || Ok(Arc::new(LocalFileSystem::new()))).map_err(external),
             "s3" | "s3a" => match url.host_str() {
                 Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(external),
                 _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),

@@ -22,7 +22,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
-pub use scheduler_client::{EngineJobState, SchedulerClient};
+pub use scheduler_client::SchedulerClient;
 
 /// Resources of the embedded engine. Defaults come from the machine.
 #[derive(Debug, Clone)]
@@ -136,10 +136,6 @@ impl Engine {
     /// The task slots plans are sized for.
     pub fn parallelism(&self) -> usize {
         self.parallelism
-    }
-
-    pub fn scheduler(&self) -> &SchedulerClient {
-        &self.scheduler
     }
 
     /// Submits a plan; returns the scheduler's id for the job.

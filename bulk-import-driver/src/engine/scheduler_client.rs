@@ -36,16 +36,6 @@ const STATUS_POLL: Duration = Duration::from_millis(50);
 #[derive(Clone)]
 pub struct SchedulerClient {
     client: SchedulerGrpcClient<Channel>,
-    url: String,
-}
-
-/// What a job on the scheduler is doing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineJobState {
-    Queued,
-    Running,
-    Finished,
-    Failed(String),
 }
 
 fn grpc_error(what: &str, e: impl std::fmt::Display) -> DataFusionError {
@@ -70,11 +60,7 @@ impl SchedulerClient {
         let client = SchedulerGrpcClient::new(channel)
             .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
             .max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
-        Ok(SchedulerClient { client, url: url.to_string() })
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
+        Ok(SchedulerClient { client })
     }
 
     /// Submits a physical plan; returns the scheduler's job id.
@@ -112,16 +98,6 @@ impl SchedulerClient {
         let params = GetJobStatusParams { job_id: job_id.to_string() };
         let result = self.client.clone().get_job_status(params).await.map_err(|e| grpc_error("job status", e))?;
         Ok(result.into_inner().status.and_then(|s| s.status))
-    }
-
-    /// The job's state now.
-    pub async fn state(&self, job_id: &str) -> Result<EngineJobState> {
-        Ok(match self.status(job_id).await? {
-            None | Some(Status::Queued(_)) => EngineJobState::Queued,
-            Some(Status::Running(_)) => EngineJobState::Running,
-            Some(Status::Successful(_)) => EngineJobState::Finished,
-            Some(Status::Failed(failed)) => EngineJobState::Failed(failed.error),
-        })
     }
 
     /// Waits for the job to end and returns the output of its final stage. `on_running` is
