@@ -81,13 +81,15 @@ pub async fn commit(table: &Table, job_id: &str, files: &[WrittenFile]) -> bulk_
     table.state_store().append(Transaction::AddFiles { job_id: Some(job_id.to_string()), files }).await
 }
 
-/// Deletes every file the attempt's writers started except those in `keep`, then the markers
-/// and the tasks' progress records.
+/// Deletes every file the attempt's writers started except those in `keep`, then, unless
+/// `keep_markers`, the markers and the tasks' progress records. A sweep that keeps the markers
+/// can be repeated to catch files that writers were still completing.
 /// Returns how many data files were deleted.
 pub async fn delete_attempt_files(
     stores: &ObjectStores,
     attempt: &Location,
     keep: &HashSet<String>,
+    keep_markers: bool,
 ) -> bulk_import_core::Result<usize> {
     let markers = attempt.child("files");
     let listed: Vec<_> = markers.store.list(Some(&markers.path)).try_collect().await?;
@@ -102,7 +104,12 @@ pub async fn delete_attempt_files(
                 Err(e) => return Err(e.into()),
             }
         }
-        markers.store.delete(&marker.location).await?;
+        if !keep_markers {
+            markers.store.delete(&marker.location).await?;
+        }
+    }
+    if keep_markers {
+        return Ok(deleted);
     }
     let progress = attempt.child("progress");
     let records: Vec<_> = progress.store.list(Some(&progress.path)).try_collect().await?;

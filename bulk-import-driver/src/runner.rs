@@ -284,7 +284,7 @@ impl Driver {
         match result {
             Ok((written, transaction_number)) => {
                 let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
-                if let Err(e) = delete_attempt_files(&self.stores, &attempt, &keep).await {
+                if let Err(e) = delete_attempt_files(&self.stores, &attempt, &keep, false).await {
                     tracing::warn!("job {}: could not delete files of failed tasks: {e}", job.id);
                 }
                 let duration = started.elapsed();
@@ -342,11 +342,14 @@ impl Driver {
     pub async fn discard_attempt(&self, attempt: &Location, tasks_may_still_run: bool) -> bulk_import_core::Result<()> {
         let mark = attempt.at(abandoned_marker_path(&attempt.path));
         mark.store.put(&mark.path, PutPayload::from_static(b"abandoned\n")).await?;
-        delete_attempt_files(&self.stores, attempt, &HashSet::new()).await?;
+        // The first sweep keeps the markers: a file a writer was completing when the sweep
+        // passed (a task aborted inside its final rename never looks at the mark) is found by
+        // its marker in the second.
         if tasks_may_still_run {
+            delete_attempt_files(&self.stores, attempt, &HashSet::new(), true).await?;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            delete_attempt_files(&self.stores, attempt, &HashSet::new()).await?;
         }
+        delete_attempt_files(&self.stores, attempt, &HashSet::new(), false).await?;
         match attempt.store.delete(&attempt.child("manifest.json").path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
