@@ -36,6 +36,9 @@ pub enum Command {
     Job(JobCommand),
     /// Generate Parquet data in the schema of Sleeper's system tests.
     Generate(GenerateArgs),
+    /// The benchmark's copy floor: read a job's input and write it once with a table's Parquet
+    /// settings, without routing, sorting or committing.
+    CopyFloor(CopyFloorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +143,19 @@ pub struct EngineArgs {
     /// Directory sorts spill to (default: the system temporary directory).
     #[arg(long, env = "BULK_IMPORT_SPILL_DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// A DataFusion or Ballista session setting for every job, e.g.
+    /// `datafusion.execution.batch_size=16384` or `ballista.shuffle.compression.codec=none`;
+    /// repeat for more.
+    #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if !(key.starts_with("datafusion.") || key.starts_with("ballista.")) {
+        return Err(format!("{key}: settings begin with datafusion. or ballista."));
+    }
+    Ok((key.trim().to_string(), value.trim().to_string()))
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,4 +231,20 @@ mod tests {
         assert_eq!(parse_bytes("1000").unwrap(), 1000);
         assert!(parse_bytes("lots").is_err());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CopyFloorArgs {
+    /// The table whose schema and Parquet settings to use.
+    #[arg(long)]
+    pub table: String,
+    /// A local directory for the copies (one file per task).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Reading and writing tasks at once (default: one per core).
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+    /// Input files or directories, as in a job's `files`.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
 }

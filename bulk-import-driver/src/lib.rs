@@ -5,6 +5,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod commit;
+pub mod copy_floor;
 pub mod engine;
 pub mod generate;
 pub mod job;

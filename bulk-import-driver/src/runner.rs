@@ -43,7 +43,7 @@ pub enum EngineChoice {
     /// A scheduler and an executor in this process.
     Embedded(EngineConfig),
     /// A remote scheduler, whose executors have `parallelism` task slots in all.
-    Remote { scheduler_url: String, parallelism: usize },
+    Remote { scheduler_url: String, parallelism: usize, settings: Vec<(String, String)> },
 }
 
 /// What became of a job.
@@ -134,7 +134,7 @@ impl Driver {
         let root = stores.resolve(store)?;
         let engine = match engine {
             EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
-            EngineChoice::Remote { scheduler_url, parallelism } => Engine::connect(&scheduler_url, parallelism).await?,
+            EngineChoice::Remote { scheduler_url, parallelism, settings } => Engine::connect(&scheduler_url, parallelism, &settings).await?,
         };
         Ok(Driver { tables: Tables::new(root.clone()), tracker: JobTracker::new(&root), stores, root, engine })
     }

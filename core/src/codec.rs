@@ -14,6 +14,7 @@ use prost::Message;
 
 use crate::plan::file_writer::{FileWriterConfig, PartitionFileWriterExec};
 use crate::plan::leaf_partition::LeafPartitionExec;
+use crate::plan::leaf_sort::LeafSortExec;
 use crate::plan::proto_convert::{parquet_from_proto, parquet_to_proto, tree_from_proto, tree_to_proto};
 
 #[derive(Debug, Default)]
@@ -63,6 +64,12 @@ impl PhysicalExtensionCodec for BulkImportCodec {
                 };
                 Ok(Arc::new(PartitionFileWriterExec::new(one_input(inputs, "PartitionFileWriterExec")?, config)))
             }
+            Some(pb::codec_envelope::Node::LeafSort(node)) => Ok(Arc::new(LeafSortExec::try_new(
+                one_input(inputs, "LeafSortExec")?,
+                &node.leaf_column,
+                node.sort_columns,
+                node.leaf_count,
+            )?)),
             None => Err(DataFusionError::Internal("empty plan node envelope".into())),
         }
     }
@@ -77,6 +84,12 @@ impl PhysicalExtensionCodec for BulkImportCodec {
             pb::codec_envelope::Node::LeafPartition(pb::LeafPartitionNode {
                 tree: Some(tree_to_proto(exec.tree())),
                 leaf_column: exec.leaf_column().to_string(),
+            })
+        } else if let Some(exec) = node.downcast_ref::<LeafSortExec>() {
+            pb::codec_envelope::Node::LeafSort(pb::LeafSortNode {
+                leaf_column: exec.leaf_column().to_string(),
+                sort_columns: exec.sort_columns().to_vec(),
+                leaf_count: exec.leaf_count(),
             })
         } else if let Some(exec) = node.downcast_ref::<PartitionFileWriterExec>() {
             let c = exec.config();

@@ -146,29 +146,24 @@ impl KeyRef<'_> {
 /// Java's `String.compareTo`: lexicographic over UTF-16 code units.
 ///
 /// UTF-8 byte order equals code point order, which equals UTF-16 order except where a character
-/// above U+FFFF (a surrogate pair, 0xD800..0xDFFF) meets one in U+E000..U+FFFF. So compare bytes,
-/// and only at the first differing character compare the two characters' first UTF-16 units.
+/// above U+FFFF (a surrogate pair, units 0xD800..0xDBFF first) meets one in U+E000..U+FFFF. At
+/// the first differing byte, both bytes are lead bytes unless the characters share their lead
+/// byte (then both are of one kind and byte order holds). Only lead bytes 0xEE..0xEF (U+E000..
+/// U+FFFF) against 0xF0..0xF4 (above U+FFFF) order differently: there the longer character,
+/// whose first UTF-16 unit is a surrogate, sorts first.
+#[inline]
 pub fn java_string_cmp(a: &str, b: &str) -> Ordering {
     let (ab, bb) = (a.as_bytes(), b.as_bytes());
-    let common = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
-    if common == ab.len() || common == bb.len() {
-        return ab.len().cmp(&bb.len());
-    }
-    // Back up to the start of the character that differs; both strings share the bytes before it.
-    let mut start = common;
-    while !a.is_char_boundary(start) {
-        start -= 1;
-    }
-    let ca = a[start..].chars().next().map_or(0, |c| c as u32);
-    let cb = b[start..].chars().next().map_or(0, |c| c as u32);
-    first_utf16_unit(ca).cmp(&first_utf16_unit(cb)).then(ca.cmp(&cb))
-}
-
-fn first_utf16_unit(code_point: u32) -> u32 {
-    if code_point >= 0x10000 {
-        0xD800 + ((code_point - 0x10000) >> 10)
-    } else {
-        code_point
+    match ab.iter().zip(bb).position(|(x, y)| x != y) {
+        None => ab.len().cmp(&bb.len()),
+        Some(i) => {
+            let (x, y) = (ab[i], bb[i]);
+            if x >= 0xEE && y >= 0xEE && (x >= 0xF0) != (y >= 0xF0) {
+                y.cmp(&x)
+            } else {
+                x.cmp(&y)
+            }
+        }
     }
 }
 

@@ -59,8 +59,23 @@ pub struct PartitionTree {
     children: Vec<Vec<usize>>,
     /// Positions of the leaves; a leaf's index in this list is its leaf index.
     leaves: Vec<usize>,
-    /// For each partition, its leaf index if it is a leaf.
-    leaf_index: Vec<Option<u32>>,
+    /// For each partition, how descent leaves it (see [`Step`]).
+    steps: Vec<Step>,
+    /// Whether the root's region is smaller than the whole key space, so that a key may fall
+    /// outside every partition.
+    root_bounded: bool,
+}
+
+/// How descent leaves a partition. Sleeper tests the key against each child's region in turn;
+/// when the children are the two halves of their parent cut at one value of one dimension (every
+/// tree Sleeper builds), a single comparison with that value gives the same answer. Routing
+/// billions of rows makes that the difference between 8 comparisons per row and 32.
+#[derive(Debug, Clone)]
+enum Step {
+    Leaf(u32),
+    Cut { dimension: usize, at: KeyValue, below: usize, from: usize },
+    /// Children of any other shape: test each child's region, as Sleeper does.
+    Search,
 }
 
 impl PartitionTree {
@@ -212,7 +227,9 @@ impl PartitionTree {
         for (n, &i) in leaves.iter().enumerate() {
             leaf_index[i] = Some(n as u32);
         }
-        Ok(PartitionTree { row_keys, partitions, by_id, root, children, leaves, leaf_index })
+        let steps = (0..partitions.len()).map(|i| step(&partitions, i, &children[i], leaf_index[i])).collect();
+        let root_bounded = partitions[root].region != Region::everything(&row_keys);
+        Ok(PartitionTree { row_keys, partitions, by_id, root, children, leaves, steps, root_bounded })
     }
 
     pub fn row_keys(&self) -> &[KeyField] {
@@ -244,20 +261,58 @@ impl PartitionTree {
     /// from the root into the child whose region holds the key, as Sleeper does. `None` only
     /// for a key outside the root's region or a tree whose children do not cover their parent.
     pub fn leaf_index_of(&self, key: &[KeyRef<'_>]) -> Option<u32> {
+        self.leaf_index_by(|dimension| key[dimension])
+    }
+
+    /// As [`Self::leaf_index_of`], reading the key's value in each dimension from `key` as
+    /// descent needs it, so callers routing columns need not gather each row's key first.
+    #[inline]
+    pub fn leaf_index_by<'k>(&self, key: impl Fn(usize) -> KeyRef<'k>) -> Option<u32> {
+        let contains = |node: usize| self.partitions[node].region.ranges.iter().enumerate().all(|(d, r)| r.contains(key(d)));
         let mut node = self.root;
-        if !self.partitions[node].region.contains(key) {
+        if self.root_bounded && !contains(node) {
             return None;
         }
         loop {
-            if let Some(leaf) = self.leaf_index[node] {
-                return Some(leaf);
-            }
-            node = *self.children[node].iter().find(|&&c| self.partitions[c].region.contains(key))?;
+            node = match &self.steps[node] {
+                Step::Leaf(leaf) => return Some(*leaf),
+                Step::Cut { dimension, at, below, from } => {
+                    if key(*dimension) < at.as_ref() { *below } else { *from }
+                }
+                Step::Search => *self.children[node].iter().find(|&&c| contains(c))?,
+            };
         }
     }
 
     pub fn leaf_of(&self, key: &[KeyRef<'_>]) -> Option<&Partition> {
         self.leaf_index_of(key).map(|i| &self.partitions[self.leaves[i as usize]])
+    }
+}
+
+/// How descent leaves partition `i` (see [`Step`]).
+fn step(partitions: &[Partition], i: usize, children: &[usize], leaf_index: Option<u32>) -> Step {
+    if let Some(leaf) = leaf_index {
+        return Step::Leaf(leaf);
+    }
+    let [a, b] = children[..] else {
+        return Step::Search;
+    };
+    let parent = &partitions[i].region.ranges;
+    let (ra, rb) = (&partitions[a].region.ranges, &partitions[b].region.ranges);
+    let differing: Vec<usize> = (0..parent.len()).filter(|&d| ra[d] != parent[d] || rb[d] != parent[d]).collect();
+    let [dimension] = differing[..] else {
+        return Step::Search;
+    };
+    let halves = |low: &KeyRange, high: &KeyRange| {
+        let whole = &parent[dimension];
+        low.min == whole.min && high.max == whole.max && low.max.as_ref() == Some(&high.min)
+    };
+    if halves(&ra[dimension], &rb[dimension]) {
+        Step::Cut { dimension, at: rb[dimension].min.clone(), below: a, from: b }
+    } else if halves(&rb[dimension], &ra[dimension]) {
+        Step::Cut { dimension, at: ra[dimension].min.clone(), below: b, from: a }
+    } else {
+        Step::Search
     }
 }
 
@@ -298,5 +353,48 @@ mod tests {
         assert!(PartitionTree::from_split_points(&string_key(), vec![s("b"), s("b")]).is_err());
         assert!(PartitionTree::from_split_points(&string_key(), vec![s("c"), s("b")]).is_err());
         assert!(PartitionTree::from_split_points(&string_key(), vec![KeyValue::Long(1)]).is_err());
+    }
+
+    #[test]
+    fn children_not_cut_in_two_are_searched_as_sleeper_does() {
+        let s = |v: &str| KeyValue::String(v.into());
+        let range = |min: &str, max: Option<&str>| Region { ranges: vec![KeyRange { min: s(min), max: max.map(s) }] };
+        let node = |id: &str, parent: Option<&str>, children: &[&str], region: Region| Partition {
+            id: id.into(),
+            is_leaf: children.is_empty(),
+            parent_id: parent.map(str::to_string),
+            child_ids: children.iter().map(|c| c.to_string()).collect(),
+            region,
+            dimension: if children.is_empty() { -1 } else { 0 },
+        };
+        let tree = PartitionTree::new(
+            string_key(),
+            vec![
+                node("root", None, &["a", "b", "c"], range("", None)),
+                node("a", Some("root"), &[], range("", Some("f"))),
+                node("b", Some("root"), &[], range("f", Some("p"))),
+                node("c", Some("root"), &[], range("p", None)),
+            ],
+        )
+        .unwrap();
+        for (key, leaf) in [("", "a"), ("e", "a"), ("f", "b"), ("ozz", "b"), ("p", "c"), ("zzz", "c")] {
+            assert_eq!(tree.leaf_of(&[KeyRef::String(key)]).unwrap().id, leaf, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_outside_a_bounded_root_has_no_leaf() {
+        let s = |v: &str| KeyValue::String(v.into());
+        let leaf = Partition {
+            id: "root".into(),
+            is_leaf: true,
+            parent_id: None,
+            child_ids: vec![],
+            region: Region { ranges: vec![KeyRange { min: s("m"), max: None }] },
+            dimension: -1,
+        };
+        let tree = PartitionTree::new(string_key(), vec![leaf]).unwrap();
+        assert!(tree.leaf_of(&[KeyRef::String("a")]).is_none());
+        assert_eq!(tree.leaf_of(&[KeyRef::String("m")]).unwrap().id, "root");
     }
 }

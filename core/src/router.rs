@@ -80,12 +80,8 @@ pub fn leaf_indices(tree: &PartitionTree, key_columns: &[ArrayRef]) -> Result<UI
         }
     }
     let rows = key_columns.first().map_or(0, |a| a.len());
-    let mut key = Vec::with_capacity(columns.len());
-    let mut leaves = Vec::with_capacity(rows);
-    for row in 0..rows {
-        key.clear();
-        key.extend(columns.iter().map(|c| c.get(row)));
-        leaves.push(tree.leaf_index_of(&key).ok_or(RoutingError::Uncovered { row })?);
-    }
+    let leaves = (0..rows)
+        .map(|row| tree.leaf_index_by(|dimension| columns[dimension].get(row)).ok_or(RoutingError::Uncovered { row }))
+        .collect::<Result<Vec<u32>, _>>()?;
     Ok(UInt32Array::from(leaves))
 }

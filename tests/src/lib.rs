@@ -21,7 +21,7 @@ use serde_json::Value;
 
 /// A driver on a fresh store in `dir`, with a small engine so that tests can run side by side.
 pub async fn driver(dir: &Path) -> Driver {
-    let config = EngineConfig { parallelism: 2, memory_pool_bytes: 512 << 20, spill_dir: std::env::temp_dir() };
+    let config = EngineConfig { parallelism: 2, memory_pool_bytes: 512 << 20, spill_dir: std::env::temp_dir(), ..Default::default() };
     Driver::open_embedded(dir.join("store").to_str().unwrap(), config).await.expect("the embedded engine starts")
 }
 

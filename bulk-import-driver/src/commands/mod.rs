@@ -1,10 +1,12 @@
 //! What each `bulk-import` command does.
 
+mod copy_floor;
 mod jobs;
 mod run;
 mod table;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use bulk_import_core::split_points::format_split_points;
@@ -20,7 +22,7 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_REJECTED: u8 = 3;
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    let stores = ObjectStores::with_s3(cli.s3.options());
+    let stores = Arc::new(ObjectStores::with_s3(cli.s3.options()));
     let catalog = || -> anyhow::Result<(Tables, JobTracker)> {
         let root = stores.resolve(&cli.store)?;
         Ok((Tables::new(root.clone()), JobTracker::new(&root)))
@@ -32,6 +34,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Submit(args) => run::submit(args).await,
         Command::Job(command) => jobs::job(catalog, command).await,
         Command::Generate(args) => generate_data(args),
+        Command::CopyFloor(args) => copy_floor::copy_floor(stores, &cli.store, args).await,
     }
 }
 

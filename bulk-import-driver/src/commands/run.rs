@@ -32,6 +32,7 @@ fn engine_config(args: &EngineArgs) -> EngineConfig {
     if let Some(dir) = &args.spill_dir {
         config.spill_dir = dir.clone();
     }
+    config.settings = args.settings.clone();
     config
 }
 
@@ -104,7 +105,7 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
     let engine = match args.scheduler {
         Some(scheduler_url) => {
             let parallelism = args.engine.parallelism.unwrap_or_else(crate::engine::available_cores).max(1);
-            EngineChoice::Remote { scheduler_url, parallelism }
+            EngineChoice::Remote { scheduler_url, parallelism, settings: args.engine.settings.clone() }
         }
         None => EngineChoice::Embedded(engine_config(&args.engine)),
     };

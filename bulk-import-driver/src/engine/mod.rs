@@ -33,6 +33,8 @@ pub struct EngineConfig {
     pub memory_pool_bytes: usize,
     /// Where sorts spill.
     pub spill_dir: PathBuf,
+    /// DataFusion (`datafusion.*`) and Ballista (`ballista.*`) session settings for every job.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +43,7 @@ impl Default for EngineConfig {
             parallelism: available_cores(),
             memory_pool_bytes: default_memory_pool_bytes(),
             spill_dir: std::env::temp_dir(),
+            settings: Vec::new(),
         }
     }
 }
@@ -68,8 +71,8 @@ const SHUFFLE_MEMORY_LIMIT_PER_TASK: &str = "ballista.shuffle.sort_based.memory_
 const CLIENT_GRPC_MAX_MESSAGE_SIZE: &str = "ballista.client.grpc_max_message_size";
 
 /// The session every job runs in: its settings travel with the plan to the executors.
-fn session_config(parallelism: usize, codec: Arc<BulkImportCodec>) -> SessionConfig {
-    SessionConfig::new_with_ballista()
+fn session_config(parallelism: usize, codec: Arc<BulkImportCodec>, settings: &[(String, String)]) -> Result<SessionConfig> {
+    let mut config = SessionConfig::new_with_ballista()
         .with_target_partitions(parallelism)
         .with_batch_size(BATCH_SIZE)
         .with_ballista_physical_extension_codec(codec)
@@ -79,7 +82,11 @@ fn session_config(parallelism: usize, codec: Arc<BulkImportCodec>) -> SessionCon
         // even with memory to spare; the executors' memory pools already bound what tasks hold.
         .set_usize(SHUFFLE_MEMORY_LIMIT_PER_TASK, 0)
         // Plans of jobs with thousands of files and leaves exceed gRPC's usual 16 MiB.
-        .set_usize(CLIENT_GRPC_MAX_MESSAGE_SIZE, GRPC_MAX_MESSAGE_BYTES)
+        .set_usize(CLIENT_GRPC_MAX_MESSAGE_SIZE, GRPC_MAX_MESSAGE_BYTES);
+    for (key, value) in settings {
+        config.options_mut().set(key, value).map_err(|e| DataFusionError::Configuration(format!("{key}={value}: {e}")))?;
+    }
+    Ok(config)
 }
 
 /// A Ballista scheduler to run plans on, and the session they run in.
@@ -96,7 +103,7 @@ impl Engine {
     /// The executor reads and writes through `stores`.
     pub async fn start_embedded(config: EngineConfig, stores: Arc<ObjectStores>) -> Result<Self> {
         let codec = Arc::new(BulkImportCodec::new());
-        let session_config = session_config(config.parallelism, codec.clone());
+        let session_config = session_config(config.parallelism, codec.clone(), &config.settings)?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_pool_bytes)))
             .with_disk_manager_builder(
@@ -121,12 +128,13 @@ impl Engine {
 
     /// Uses the Ballista scheduler at `url`, whose executors have `parallelism` task slots in
     /// all. They must run this project's executor binary (its codec and object stores).
-    pub async fn connect(url: &str, parallelism: usize) -> Result<Self> {
+    pub async fn connect(url: &str, parallelism: usize, settings: &[(String, String)]) -> Result<Self> {
         let codec = Arc::new(BulkImportCodec::new());
+        let session_config = session_config(parallelism, codec.clone(), settings)?;
         let scheduler = SchedulerClient::connect(url, Duration::from_secs(10)).await?;
         Ok(Engine {
             scheduler,
-            session_config: session_config(parallelism, codec.clone()),
+            session_config,
             session_id: uuid::Uuid::new_v4().to_string(),
             codec,
             parallelism,

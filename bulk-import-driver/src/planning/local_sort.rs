@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! PartitionFileWriterExec            one file per leaf: a new file whenever the leaf changes
-//!   SortExec (leaf, row keys, sort keys), per partition
+//!   LeafSortExec                     per partition: group rows by leaf, sort each leaf's rows
+//!                                    by (row keys, sort keys) on normalised keys
 //!     RepartitionExec Hash(leaf)     Ballista's shuffle: every leaf's rows meet in one task
 //!       LeafPartitionExec            appends each row's leaf, routed in Sleeper's Java order
 //!         DataSourceExec             Parquet scan, input split by byte ranges across tasks
@@ -11,21 +12,22 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::compute::SortOptions;
-use bulk_import_core::plan::{FileWriterConfig, LeafPartitionExec, PartitionFileWriterExec};
+use bulk_import_core::plan::{FileWriterConfig, LeafPartitionExec, LeafSortExec, PartitionFileWriterExec};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileGroupPartitioner, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_expr::expressions::col;
-use datafusion::physical_expr::{LexOrdering, Partitioning, PhysicalSortExpr};
+use datafusion::physical_expr::Partitioning;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::repartition::RepartitionExec;
-use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::union::UnionExec;
 
+use bulk_import_core::table::Table;
+
 use super::PlanInput;
+use crate::validation::InputFile;
 
 /// The column holding each row's leaf index between routing and writing.
 pub const LEAF_COLUMN: &str = "__sleeper_leaf";
@@ -36,18 +38,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
     if table_schema.field_with_name(LEAF_COLUMN).is_ok() {
         return Err(DataFusionError::Plan(format!("the table has a field named {LEAF_COLUMN}, which the engine reserves")));
     }
-    let scan = scan(input)?;
+    let scan = scan(input.table, input.files, input.read_parallelism)?;
     let routed: Arc<dyn ExecutionPlan> = Arc::new(LeafPartitionExec::try_new(scan, input.partitions.clone(), LEAF_COLUMN)?);
     let routed_schema = routed.schema();
     let hash = Partitioning::Hash(vec![col(LEAF_COLUMN, &routed_schema)?], input.shuffle_partitions.max(1));
     let shuffled: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(routed, hash)?);
-    let ascending = SortOptions { descending: false, nulls_first: false };
-    let mut ordering = vec![PhysicalSortExpr::new(col(LEAF_COLUMN, &routed_schema)?, ascending)];
-    for key in schema.row_and_sort_keys() {
-        ordering.push(PhysicalSortExpr::new(col(&key.name, &routed_schema)?, ascending));
-    }
-    let ordering = LexOrdering::new(ordering).expect("the ordering holds the leaf column");
-    let sorted: Arc<dyn ExecutionPlan> = Arc::new(SortExec::new(ordering, shuffled).with_preserve_partitioning(true));
+    let sort_columns = schema.row_and_sort_keys().into_iter().map(|key| key.name).collect();
+    let leaf_count = u32::try_from(input.partitions.leaf_count()).map_err(|_| DataFusionError::Plan("too many leaf partitions".into()))?;
+    let sorted: Arc<dyn ExecutionPlan> = Arc::new(LeafSortExec::try_new(shuffled, LEAF_COLUMN, sort_columns, leaf_count)?);
     let writer = FileWriterConfig {
         table_id: input.table.id().to_string(),
         data_root_url: input.table.data_root.url(),
@@ -62,11 +60,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
     Ok(Arc::new(PartitionFileWriterExec::new(sorted, writer)))
 }
 
-/// A Parquet scan of the input, read with the table's schema; one scan per object store.
-fn scan(input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
-    let table_schema = input.table.schema().arrow_schema();
+/// A Parquet scan of the input, read with the table's schema in `read_parallelism` tasks; one
+/// scan per object store.
+pub fn scan(table: &Table, files: &[InputFile], read_parallelism: usize) -> Result<Arc<dyn ExecutionPlan>> {
+    let table_schema = table.schema().arrow_schema();
     let mut by_store: BTreeMap<String, Vec<PartitionedFile>> = BTreeMap::new();
-    for file in input.files {
+    for file in files {
         by_store
             .entry(file.location.store_url.as_str().to_string())
             .or_default()
@@ -74,7 +73,7 @@ fn scan(input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
     }
     let mut scans = Vec::with_capacity(by_store.len());
     for (store_url, files) in by_store {
-        let groups = split(files, input.read_parallelism.max(1));
+        let groups = split(files, read_parallelism.max(1));
         let source = Arc::new(ParquetSource::new(table_schema.clone()));
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&store_url)?, source).with_file_groups(groups).build();
         scans.push(DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>);

@@ -1,0 +1,303 @@
+"""The side-by-side benchmark behind `bench/run`: the same generated input imported into a
+table of LEAVES leaves by this project (embedded, then distributed), by PySpark running Sleeper's
+default algorithm, and by DuckDB, plus the copy floor; every output verified before its time
+counts; a table, a RESULT line, and the table written into BENCHMARKS.md."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import verify
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MARK_START, MARK_END = "<!-- bench/run: start -->", "<!-- bench/run: end -->"
+SCHEMA = {"rowKeyFields": [{"name": "key", "type": "StringType"}],
+          "sortKeyFields": [{"name": "timestamp", "type": "LongType"}],
+          "valueFields": [{"name": "value", "type": "StringType"}]}
+
+
+class TreeRss:
+    """Peak resident memory of process trees, summed across processes, sampled every 50 ms."""
+
+    def __init__(self):
+        self.roots, self.peak, self._stop = set(), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def watch(self, pid):
+        self.roots.add(pid)
+
+    def _sample(self):
+        while not self._stop.wait(0.05):
+            children, rss = {}, {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    with open(f"/proc/{entry}/statm") as f:
+                        rss[int(entry)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                    children.setdefault(ppid, []).append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    continue
+            total, stack, seen = 0, list(self.roots), set()
+            while stack:
+                pid = stack.pop()
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                total += rss.get(pid, 0)
+                stack.extend(children.get(pid, []))
+            self.peak = max(self.peak, total)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_checked(args, rss, log=None, **kwargs):
+    """Runs a command to completion, its process tree's memory sampled; returns its wall time."""
+    start = time.monotonic()
+    process = subprocess.Popen(args, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else None, **kwargs)
+    rss.watch(process.pid)
+    if process.wait() != 0:
+        sys.exit(f"{' '.join(map(str, args))} failed with exit code {process.returncode}")
+    return time.monotonic() - start
+
+
+class Bench:
+    def __init__(self, args):
+        self.args, self.bin = args, args.bin_dir
+        self.cores = os.cpu_count()
+        self.work = os.path.abspath(args.work)
+        self.input = os.path.join(self.work, f"input-{args.rows}-{args.files}")
+        self.split_points_file = os.path.join(self.input, f"split-points-{args.leaves}.txt")
+        self.run_dir = os.path.join(self.work, "run")
+        self.store = os.path.join(self.run_dir, "store")
+        self.logs = os.path.join(self.run_dir, "logs")
+
+    def cli(self, *args):
+        return [os.path.join(self.bin, "bulk-import"), "--store", self.store, *args]
+
+    def json_of(self, *args):
+        return json.loads(subprocess.run(self.cli(*args), check=True, stdout=subprocess.PIPE, text=True).stdout)
+
+    def prepare(self):
+        if not os.path.exists(self.split_points_file):
+            shutil.rmtree(self.input, ignore_errors=True)
+            print(f"generating {self.args.rows} rows in {self.args.files} files", file=sys.stderr)
+            points = subprocess.run([os.path.join(self.bin, "bulk-import"), "generate", "--rows", str(self.args.rows),
+                                     "--files", str(self.args.files), "--out", self.input,
+                                     "--split-points", str(self.args.leaves)],
+                                    check=True, stdout=subprocess.PIPE, text=True).stdout
+            with open(self.split_points_file + ".tmp", "w") as f:
+                f.write(points)
+            os.rename(self.split_points_file + ".tmp", self.split_points_file)
+        self.split_points = open(self.split_points_file).read().splitlines()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        os.makedirs(self.logs)
+        schema = os.path.join(self.run_dir, "schema.json")
+        with open(schema, "w") as f:
+            json.dump(SCHEMA, f)
+        for table in ("embedded", "distributed"):
+            subprocess.run(self.cli("table", "create", table, "--schema", schema, "--split-points", self.split_points_file),
+                           check=True, stdout=subprocess.DEVNULL)
+            with open(os.path.join(self.run_dir, f"job-{table}.json"), "w") as f:
+                json.dump({"id": f"bench-{table}", "tableName": table, "files": [self.input]}, f)
+
+    def table_output(self, table):
+        """Every file the table references, with its partition's key range."""
+        ranges = {}
+        for partition in self.json_of("table", "partitions", table, "--json"):
+            (key_range,) = partition["region"]["ranges"] if "region" in partition else partition["ranges"]
+            ranges[partition["id"]] = (key_range["min"] or None, key_range.get("max"))
+        files = self.json_of("table", "files", table, "--json")
+        return [(f["filename"].removeprefix("file://"), *ranges[f["partitionId"]]) for f in files]
+
+    def leaf_directories(self, root, prefix):
+        """Files under `root/<prefix><leaf>/`, with their leaf's key range."""
+        out = []
+        for directory in os.listdir(root):
+            if directory.startswith(prefix):
+                leaf = int(directory[len(prefix):])
+                low, high = verify.leaf_range(self.split_points, leaf)
+                for name in os.listdir(os.path.join(root, directory)):
+                    if name.endswith(".parquet"):
+                        out.append((os.path.join(root, directory, name), low, high))
+        return out
+
+    def embedded(self, rss):
+        wall = run_checked(self.cli("run", os.path.join(self.run_dir, "job-embedded.json"), "--quiet"), rss)
+        return wall, self.table_output("embedded")
+
+    def distributed(self, rss):
+        processes, half = [], str(max(1, self.cores // 2))
+
+        def start(name, args):
+            log = open(os.path.join(self.logs, f"{name}.log"), "w")
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            rss.watch(process.pid)
+            processes.append(process)
+
+        try:
+            scheduler = free_port()
+            start("scheduler", [os.path.join(self.bin, "bulk-import-scheduler"), "--bind-host", "127.0.0.1",
+                                "--bind-port", str(scheduler), "--min-ready-executors", "2"])
+            for i in (1, 2):
+                work_dir = os.path.join(self.run_dir, f"executor-{i}")
+                os.makedirs(work_dir)
+                start(f"executor-{i}", [os.path.join(self.bin, "bulk-import-executor"), "--bind-host", "127.0.0.1",
+                                        "--bind-port", str(free_port()), "--bind-grpc-port", str(free_port()),
+                                        "--bind-health-port", str(free_port()), "--scheduler-host", "127.0.0.1",
+                                        "--scheduler-port", str(scheduler), "--work-dir", work_dir, "--vcores", half])
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if urllib.request.urlopen(f"http://127.0.0.1:{scheduler}/readyz").status == 200:
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        sys.exit("the scheduler did not become ready with two executors")
+                    time.sleep(0.1)
+            service = free_port()
+            start("service", self.cli("serve", "--listen", f"127.0.0.1:{service}",
+                                      "--scheduler", f"http://127.0.0.1:{scheduler}", "--parallelism", str(int(half) * 2)))
+            while "listening" not in open(os.path.join(self.logs, "service.log")).read():
+                time.sleep(0.05)
+            wall = run_checked(self.cli("submit", os.path.join(self.run_dir, "job-distributed.json"),
+                                        "--server", f"http://127.0.0.1:{service}", "--wait", "--quiet"), rss)
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait()
+        return wall, self.table_output("distributed")
+
+    def python_system(self, script, rss, out_name, prefix):
+        out = os.path.join(self.run_dir, out_name)
+        with open(os.path.join(self.logs, f"{out_name}.log"), "w") as log:
+            wall = run_checked([sys.executable, os.path.join(HERE, script), self.input, out, self.split_points_file,
+                                str(self.cores)], rss, log=log, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+        return wall, self.leaf_directories(out, prefix)
+
+    def spark(self, rss):
+        return self.python_system("spark_local_sort.py", rss, "spark", "__sleeper_leaf=")
+
+    def duckdb(self, rss):
+        return self.python_system("duckdb_local_sort.py", rss, "duckdb", "leaf=")
+
+    def copy_floor(self, rss):
+        out = os.path.join(self.run_dir, "copy-floor")
+        wall = run_checked(self.cli("copy-floor", "--table", "embedded", "--out", out, self.input), rss)
+        # Unsorted by design: only the row count is checked.
+        return wall, [(os.path.join(out, name), None, None) for name in os.listdir(out)]
+
+
+SYSTEMS = [
+    ("embedded", "this project, embedded (`bulk-import run`)", Bench.embedded, True),
+    ("distributed", "this project, scheduler + 2 executors + job service", Bench.distributed, True),
+    ("spark", "PySpark local mode, Sleeper's local sort", Bench.spark, True),
+    ("duckdb", "DuckDB, one sorted COPY per leaf", Bench.duckdb, True),
+    ("copy-floor", "copy floor: read and write once, no route or sort", Bench.copy_floor, False),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--leaves", type=int, default=256)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--work", default="bench-run")
+    parser.add_argument("--only", help="comma-separated systems to run (default: all)")
+    parser.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
+    args = parser.parse_args()
+    bench = Bench(args)
+    bench.prepare()
+    chosen = args.only.split(",") if args.only else [name for name, *_ in SYSTEMS]
+    results = {}
+    for name, label, run, sorted_output in SYSTEMS:
+        if name not in chosen:
+            continue
+        print(f"running {name}", file=sys.stderr)
+        rss = TreeRss()
+        try:
+            wall, files = run(bench, rss)
+        finally:
+            peak = rss.stop()
+        if sorted_output:
+            count = verify.check_output(files, args.rows)
+        else:
+            count = verify.check_row_count([path for path, *_ in files], args.rows)
+        print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
+        results[name] = {"label": label, "wall": wall, "peak": peak, "files": count}
+    report(bench, results)
+
+
+def machine():
+    memory_kib = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1))
+    model = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
+    return f"{os.cpu_count()} cores ({model.group(1).strip() if model else platform.machine()}), {memory_kib / 2**20:.0f} GiB memory"
+
+
+def report(bench, results):
+    rows, cores = bench.args.rows, bench.cores
+    embedded = results.get("embedded", {}).get("wall")
+    lines = ["| system | wall s | rows/s | rows/s per core | peak RSS | wall / embedded | files |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results.values():
+        ratio = f"{r['wall'] / embedded:.2f}" if embedded else "—"
+        lines.append(f"| {r['label']} | {r['wall']:.2f} | {rows / r['wall']:,.0f} | {rows / r['wall'] / cores:,.0f} | "
+                     f"{r['peak'] / 2**20:,.0f} MiB | {ratio} | {r['files']} |")
+    table = "\n".join(lines)
+    print(table)
+
+    def ratio(other, inverse=False):
+        if not embedded or other not in results:
+            return "nan"
+        value = results[other]["wall"] / embedded
+        return f"{(1 / value if inverse else value):.3f}"
+
+    per_core = f"{rows / embedded / cores:.0f}" if embedded else "nan"
+    result = (f"RESULT rows={rows} embedded_rows_per_s_per_core={per_core} vs_spark={ratio('spark')} "
+              f"vs_duckdb={ratio('duckdb')} vs_copy_floor={ratio('copy-floor', inverse=True)} "
+              f"distributed_over_embedded={ratio('distributed', inverse=True)}")
+    if not bench.args.no_record:
+        record(bench, table, result)
+    print(result)
+
+
+def record(bench, table, result):
+    path = os.path.join(HERE, "..", "BENCHMARKS.md")
+    text = open(path).read()
+    a = bench.args
+    section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
+               f"files, {a.leaves} leaves, release build. Every output verified (sorted files, rows inside their "
+               f"leaf, row count) before its time counts.\n\n{table}\n\n`{result}`\n{MARK_END}")
+    if MARK_START in text:
+        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()

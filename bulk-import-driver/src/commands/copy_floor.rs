@@ -1,0 +1,32 @@
+//! `bulk-import copy-floor`: the benchmark's lower bound (see [`crate::copy_floor`]).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bulk_import_core::store::ObjectStores;
+use bulk_import_core::table::Tables;
+
+use crate::cli::CopyFloorArgs;
+use crate::copy_floor::copy;
+use crate::validation::validate_inputs;
+
+pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorArgs) -> anyhow::Result<ExitCode> {
+    let root = stores.resolve(store)?;
+    let table = Tables::new(root.clone()).get(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
+    let files = validate_inputs(&stores, &root, &args.inputs, table.schema())
+        .await
+        .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", reasons.join("\n  ")))?;
+    let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let started = Instant::now();
+    let copied = copy(&table, &files, stores, &args.out, parallelism).await?;
+    println!(
+        "copied {} rows into {} files under {} in {:.2} s",
+        copied.rows,
+        copied.files.len(),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
