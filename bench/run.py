@@ -4,11 +4,13 @@ default algorithm, and by DuckDB, plus the copy floor; every output verified bef
 counts; a table, a RESULT line, and the table written into BENCHMARKS.md."""
 
 import argparse
+import base64
 import datetime
 import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -127,8 +129,11 @@ class Bench:
         """Every file the table references, with its partition's key range."""
         ranges = {}
         for partition in self.json_of("table", "partitions", table, "--json"):
-            (key_range,) = partition["region"]["ranges"] if "region" in partition else partition["ranges"]
-            ranges[partition["id"]] = (key_range["min"] or None, key_range.get("max"))
+            region = partition["region"]
+            decode = (lambda v: None if v is None else base64.b64decode(v).decode()) if region.get("stringsBase64Encoded") \
+                else (lambda v: v)
+            low, high = decode(region["key"]["min"]), decode(region["key"].get("max"))
+            ranges[partition["partitionId"]] = (low or None, high)
         files = self.json_of("table", "files", table, "--json")
         return [(f["filename"].removeprefix("file://"), *ranges[f["partitionId"]]) for f in files]
 
@@ -145,7 +150,8 @@ class Bench:
         return out
 
     def embedded(self, rss):
-        wall = run_checked(self.cli("run", os.path.join(self.run_dir, "job-embedded.json"), "--quiet"), rss)
+        wall = run_checked(self.cli("run", os.path.join(self.run_dir, "job-embedded.json"), "--quiet",
+                                    *shlex.split(self.args.run_args)), rss)
         return wall, self.table_output("embedded")
 
     def distributed(self, rss):
@@ -227,6 +233,7 @@ def main():
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--work", default="bench-run")
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
+    parser.add_argument("--run-args", default="", help="more arguments for the embedded `bulk-import run`")
     parser.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args()
     bench = Bench(args)
@@ -278,10 +285,17 @@ def report(bench, results):
     per_core = f"{rows / embedded / cores:.0f}" if embedded else "nan"
     result = (f"RESULT rows={rows} embedded_rows_per_s_per_core={per_core} vs_spark={ratio('spark')} "
               f"vs_duckdb={ratio('duckdb')} vs_copy_floor={ratio('copy-floor', inverse=True)} "
-              f"distributed_over_embedded={ratio('distributed', inverse=True)}")
+              f"distributed_over_embedded={ratio('distributed')}")
     if not bench.args.no_record:
         record(bench, table, result)
     print(result)
+
+
+def versions():
+    import duckdb
+    import pyspark
+    java = subprocess.run(["java", "-version"], stderr=subprocess.PIPE, text=True).stderr.splitlines()
+    return f"PySpark {pyspark.__version__} on {java[0] if java else 'java'}, DuckDB {duckdb.__version__}"
 
 
 def record(bench, table, result):
@@ -289,7 +303,7 @@ def record(bench, table, result):
     text = open(path).read()
     a = bench.args
     section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
-               f"files, {a.leaves} leaves, release build. Every output verified (sorted files, rows inside their "
+               f"files, {a.leaves} leaves, release build; {versions()}. Every output verified (sorted files, rows inside their "
                f"leaf, row count) before its time counts.\n\n{table}\n\n`{result}`\n{MARK_END}")
     if MARK_START in text:
         text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: section, text, flags=re.S)

@@ -26,7 +26,7 @@ def main(input_dir, output_dir, split_points_file, cores):
              .config("spark.sql.parquet.compression.codec", "zstd")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
-    rows = (spark.read.parquet(input_dir)
+    rows = (spark.read.option("pathGlobFilter", "*.parquet").option("recursiveFileLookup", "true").parquet(input_dir)
             .withColumn(LEAF, F.expr(leaf_case(split_points, "key", spark_string)))
             .repartition(leaves, F.col(LEAF))
             .sortWithinPartitions(LEAF, "key", "timestamp"))
