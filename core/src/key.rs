@@ -167,6 +167,17 @@ pub fn java_string_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The first 8 bytes of `bytes` as a big-endian number, zero-padded: when two prefixes differ,
+/// they order their byte strings as the full bytes would (a shorter string that is a prefix of
+/// the other pads with zeros and cannot compare greater).
+#[inline]
+pub fn byte_prefix(bytes: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = bytes.len().min(8);
+    head[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(head)
+}
+
 /// The first position at which `a` and `b` differ, within the shorter of the two; eight bytes
 /// at a time, since routing compares every row's key with several split points.
 #[inline]

@@ -6,7 +6,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use crate::key::{KeyRef, KeyType};
+use crate::key::{KeyRef, KeyType, KeyValue, byte_prefix, java_string_cmp};
 use crate::partition::PartitionTree;
 
 /// Why a batch could not be routed. Validation rejects such input before a job runs, so
@@ -65,23 +65,96 @@ impl<'a> KeyColumn<'a> {
     }
 }
 
-/// The leaf index (see [`PartitionTree::leaves`]) of every row, given the row-key columns in
-/// schema order.
-pub fn leaf_indices(tree: &PartitionTree, key_columns: &[ArrayRef]) -> Result<UInt32Array, RoutingError> {
-    let fields = tree.row_keys();
-    let columns = key_columns
-        .iter()
-        .zip(fields)
-        .map(|(array, field)| KeyColumn::new(array, field.key_type, &field.name))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (array, field) in key_columns.iter().zip(fields) {
-        if let Some(row) = array.logical_nulls().and_then(|n| (0..n.len()).find(|&i| n.is_null(i))) {
-            return Err(RoutingError::NullKey { column: field.name.clone(), row });
-        }
+/// Routes batches of rows to leaf indices (see [`PartitionTree::leaves`]) for one tree.
+///
+/// Descent costs one comparison per tree level, each an unpredictable branch. For the common
+/// table, one string row key split at ASCII points, the router instead binary-searches the
+/// split points' first 8 bytes as integers (branch-free selects), comparing whole strings only
+/// when those 8 bytes tie. ASCII split points keep that exact in Java's order: byte order and
+/// UTF-16 order differ only where both strings hold bytes of 0xEE or more at the first
+/// difference.
+#[derive(Debug)]
+pub struct Router {
+    tree: std::sync::Arc<PartitionTree>,
+    ascii_cuts: Option<AsciiCuts>,
+}
+
+#[derive(Debug)]
+struct AsciiCuts {
+    prefixes: Vec<u64>,
+    points: Vec<String>,
+    /// The leaf of each interval: `points.len() + 1` of them.
+    leaves: Vec<u32>,
+}
+
+impl AsciiCuts {
+    fn new(tree: &PartitionTree) -> Option<Self> {
+        let (bounds, leaves) = tree.leaves_in_key_order()?;
+        let points = bounds
+            .into_iter()
+            .map(|b| match b {
+                KeyValue::String(s) if s.is_ascii() => Some(s.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        Some(AsciiCuts { prefixes: points.iter().map(|p| byte_prefix(p.as_bytes())).collect(), points, leaves })
     }
-    let rows = key_columns.first().map_or(0, |a| a.len());
-    let leaves = (0..rows)
-        .map(|row| tree.leaf_index_by(|dimension| columns[dimension].get(row)).ok_or(RoutingError::Uncovered { row }))
-        .collect::<Result<Vec<u32>, _>>()?;
-    Ok(UInt32Array::from(leaves))
+
+    /// The leaf of `key`: the interval after the last split point at or below it.
+    #[inline]
+    fn leaf_of(&self, key: &str) -> u32 {
+        let prefix = byte_prefix(key.as_bytes());
+        let (mut low, mut size) = (0usize, self.prefixes.len());
+        while size > 0 {
+            let half = size / 2;
+            let mid = low + half;
+            let point = self.prefixes[mid];
+            let at_or_below = if point == prefix { java_string_cmp(&self.points[mid], key).is_le() } else { point < prefix };
+            low = if at_or_below { mid + 1 } else { low };
+            size = if at_or_below { size - half - 1 } else { half };
+        }
+        self.leaves[low]
+    }
+}
+
+impl Router {
+    pub fn new(tree: std::sync::Arc<PartitionTree>) -> Self {
+        let ascii_cuts = AsciiCuts::new(&tree);
+        Router { tree, ascii_cuts }
+    }
+
+    pub fn tree(&self) -> &std::sync::Arc<PartitionTree> {
+        &self.tree
+    }
+
+    /// The leaf index of every row, given the row-key columns in schema order.
+    pub fn leaf_indices(&self, key_columns: &[ArrayRef]) -> Result<UInt32Array, RoutingError> {
+        let fields = self.tree.row_keys();
+        let columns = key_columns
+            .iter()
+            .zip(fields)
+            .map(|(array, field)| KeyColumn::new(array, field.key_type, &field.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (array, field) in key_columns.iter().zip(fields) {
+            if let Some(row) = array.logical_nulls().and_then(|n| (0..n.len()).find(|&i| n.is_null(i))) {
+                return Err(RoutingError::NullKey { column: field.name.clone(), row });
+            }
+        }
+        if let (Some(cuts), [column]) = (&self.ascii_cuts, &columns[..]) {
+            let leaves: Option<Vec<u32>> = match column {
+                KeyColumn::Utf8(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
+                KeyColumn::LargeUtf8(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
+                KeyColumn::Utf8View(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
+                _ => None,
+            };
+            if let Some(leaves) = leaves {
+                return Ok(UInt32Array::from(leaves));
+            }
+        }
+        let rows = key_columns.first().map_or(0, |a| a.len());
+        let leaves = (0..rows)
+            .map(|row| self.tree.leaf_index_by(|dimension| columns[dimension].get(row)).ok_or(RoutingError::Uncovered { row }))
+            .collect::<Result<Vec<u32>, _>>()?;
+        Ok(UInt32Array::from(leaves))
+    }
 }

@@ -7,7 +7,11 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
 use bulk_import_core::key::{KeyType, KeyValue};
+use bulk_import_core::router::Router;
 use bulk_import_core::partition::{KeyRange, Partition, PartitionTree, Region};
 use bulk_import_core::schema::KeyField;
 use rand::rngs::StdRng;
@@ -68,6 +72,18 @@ fn assert_routing_matches_java(tree: &PartitionTree, keys: &[Vec<KeyValue>]) {
     assert!(output.status.success(), "the Java reference failed: {}", String::from_utf8_lossy(&output.stderr));
     let expected: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect();
     assert_eq!(expected.len(), keys.len());
+    // The router over Arrow columns, as the engine routes: for one string key, its fast path.
+    if let [KeyField { key_type: KeyType::String, .. }] = tree.row_keys() {
+        let column: StringArray = keys.iter().map(|k| match &k[0] {
+            KeyValue::String(v) => Some(v.as_str()),
+            _ => unreachable!("string keys"),
+        }).collect();
+        let leaf_ids: Vec<&str> = tree.leaves().map(|p| p.id.as_str()).collect();
+        let routed = Router::new(Arc::new(tree.clone())).leaf_indices(&[Arc::new(column) as ArrayRef]).unwrap();
+        for (i, (key, expected)) in keys.iter().zip(&expected).enumerate() {
+            assert_eq!(leaf_ids[routed.value(i) as usize], expected, "router, key {key:?}");
+        }
+    }
     for (key, expected) in keys.iter().zip(expected) {
         let refs: Vec<_> = key.iter().map(KeyValue::as_ref).collect();
         let ours = tree.leaf_of(&refs).map(|p| p.id.clone());
@@ -98,6 +114,29 @@ fn string_routing_matches_java_including_supplementary_characters() {
     for _ in 0..2000 {
         let len = rng.random_range(0..4);
         keys.push(vec![KeyValue::String((0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect())]);
+    }
+    assert_routing_matches_java(&tree, &keys);
+}
+
+#[test]
+fn string_routing_at_ascii_split_points_matches_java() {
+    // ASCII split points of 1 to 12 bytes take the router's 8-byte-prefix search; keys that tie
+    // with a point on those 8 bytes, and keys of any characters, must still land as in Java.
+    let points: Vec<KeyValue> = ["b", "abcdefgh", "abcdefgh\u{0}", "abcdefghij", "abcdefgi", "m", "mmmmmmmmmmmm", "n", "z"]
+        .into_iter()
+        .map(s)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::String), points.clone()).unwrap();
+    let mut keys: Vec<Vec<KeyValue>> = points.iter().map(|p| vec![p.clone()]).collect();
+    let alphabet: Vec<char> = "abcdefghijmnz\u{0}\u{7F}\u{80}\u{E000}\u{FFFF}\u{10000}\u{1F600}".chars().collect();
+    let mut rng = StdRng::seed_from_u64(2);
+    for _ in 0..3000 {
+        let stem = ["", "abcdefgh", "abcdefg", "mmmmmmmm"][rng.random_range(0..4)];
+        let len = rng.random_range(0..5);
+        let tail: String = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        keys.push(vec![KeyValue::String(format!("{stem}{tail}"))]);
     }
     assert_routing_matches_java(&tree, &keys);
 }

@@ -17,12 +17,12 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Exe
 use futures::StreamExt;
 
 use crate::partition::PartitionTree;
-use crate::router::leaf_indices;
+use crate::router::Router;
 
 #[derive(Debug)]
 pub struct LeafPartitionExec {
     input: Arc<dyn ExecutionPlan>,
-    tree: Arc<PartitionTree>,
+    router: Arc<Router>,
     leaf_column: String,
     /// Positions of the row-key columns in the input.
     key_indices: Vec<usize>,
@@ -47,11 +47,11 @@ impl LeafPartitionExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(LeafPartitionExec { input, tree, leaf_column: leaf_column.to_string(), key_indices, schema, properties })
+        Ok(LeafPartitionExec { input, router: Arc::new(Router::new(tree)), leaf_column: leaf_column.to_string(), key_indices, schema, properties })
     }
 
     pub fn tree(&self) -> &Arc<PartitionTree> {
-        &self.tree
+        self.router.tree()
     }
 
     pub fn leaf_column(&self) -> &str {
@@ -61,7 +61,7 @@ impl LeafPartitionExec {
 
 impl DisplayAs for LeafPartitionExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "LeafPartitionExec: leaves={}, column={}", self.tree.leaf_count(), self.leaf_column)
+        write!(f, "LeafPartitionExec: leaves={}, column={}", self.router.tree().leaf_count(), self.leaf_column)
     }
 }
 
@@ -87,17 +87,17 @@ impl ExecutionPlan for LeafPartitionExec {
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children).map_err(|_| DataFusionError::Internal("LeafPartitionExec has one child".into()))?;
-        Ok(Arc::new(LeafPartitionExec::try_new(input, self.tree.clone(), &self.leaf_column)?))
+        Ok(Arc::new(LeafPartitionExec::try_new(input, self.router.tree().clone(), &self.leaf_column)?))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
-        let (tree, key_indices, schema) = (self.tree.clone(), self.key_indices.clone(), self.schema.clone());
+        let (router, key_indices, schema) = (self.router.clone(), self.key_indices.clone(), self.schema.clone());
         let out_schema = schema.clone();
         let stream = input.map(move |batch| {
             let batch = batch?;
             let keys: Vec<ArrayRef> = key_indices.iter().map(|&i| batch.column(i).clone()).collect();
-            let leaves = leaf_indices(&tree, &keys).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            let leaves = router.leaf_indices(&keys).map_err(|e| DataFusionError::Execution(e.to_string()))?;
             let mut columns = batch.columns().to_vec();
             columns.push(Arc::new(leaves));
             Ok(RecordBatch::try_new(out_schema.clone(), columns)?)

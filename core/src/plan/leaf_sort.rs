@@ -31,6 +31,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 
+use crate::key::byte_prefix;
+
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
 /// configured it before this operator replaced it).
 const ASCENDING: SortOptions = SortOptions { descending: false, nulls_first: false };
@@ -271,7 +273,7 @@ impl Sorter {
             let leaves = batch.column(self.leaf_index).as_primitive::<UInt32Type>().values();
             for (row, &leaf) in leaves.iter().enumerate() {
                 let slot = &mut next[leaf as usize];
-                entries[*slot] = Entry { prefix: prefix(keys[b].row(row).as_ref()), batch: b as u32, row: row as u32 };
+                entries[*slot] = Entry { prefix: byte_prefix(keys[b].row(row).as_ref()), batch: b as u32, row: row as u32 };
                 *slot += 1;
             }
         }
@@ -282,16 +284,6 @@ impl Sorter {
         }
         Ok((batches, entries))
     }
-}
-
-/// The first 8 bytes of a normalised key as a big-endian number, zero-padded: when two prefixes
-/// differ they order the keys as the full bytes would.
-#[inline]
-fn prefix(key: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = key.len().min(8);
-    bytes[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(bytes)
 }
 
 /// Sorted output, gathered `batch_size` rows at a time.
@@ -415,8 +407,8 @@ mod tests {
         let keys: [&[u8]; 7] = [b"", b"\x00", b"a", b"ab", b"ab\x00\x00\x00\x00\x00\x01", b"abcdefgh", b"abcdefgz"];
         for a in keys {
             for b in keys {
-                if prefix(a) != prefix(b) {
-                    assert_eq!(prefix(a).cmp(&prefix(b)), a.cmp(b), "{a:?} vs {b:?}");
+                if byte_prefix(a) != byte_prefix(b) {
+                    assert_eq!(byte_prefix(a).cmp(&byte_prefix(b)), a.cmp(b), "{a:?} vs {b:?}");
                 }
             }
         }
