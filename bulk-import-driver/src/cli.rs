@@ -220,19 +220,6 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
     Ok((number * multiplier) as usize)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
-        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_bytes("1000").unwrap(), 1000);
-        assert!(parse_bytes("lots").is_err());
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct CopyFloorArgs {
     /// The table whose schema and Parquet settings to use.
@@ -247,4 +234,24 @@ pub struct CopyFloorArgs {
     /// Input files or directories, as in a job's `files`.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn parses_engine_settings() {
+        assert_eq!(parse_setting("datafusion.execution.batch_size = 16384").unwrap(), ("datafusion.execution.batch_size".into(), "16384".into()));
+        assert!(parse_setting("ballista.shuffle.compression.codec").is_err(), "no value");
+        assert!(parse_setting("spark.executor.cores=2").is_err(), "not ours to pass on");
+    }
 }

@@ -183,3 +183,17 @@ impl Engine {
         self.scheduler.cancel(engine_job_id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_settings_are_applied_and_unknown_ones_refused() {
+        let codec = Arc::new(BulkImportCodec::new());
+        let settings = [("datafusion.execution.batch_size".to_string(), "16384".to_string())];
+        assert_eq!(session_config(2, codec.clone(), 0, &settings).unwrap().batch_size(), 16384);
+        let unknown = [("datafusion.execution.no_such_setting".to_string(), "1".to_string())];
+        assert!(session_config(2, codec, 0, &unknown).is_err());
+    }
+}
