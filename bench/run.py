@@ -238,7 +238,10 @@ def main():
     args = parser.parse_args()
     bench = Bench(args)
     bench.prepare()
-    chosen = args.only.split(",") if args.only else [name for name, *_ in SYSTEMS]
+    names = [name for name, *_ in SYSTEMS]
+    chosen = args.only.split(",") if args.only else names
+    if unknown := sorted(set(chosen) - set(names)):
+        parser.error(f"unknown systems {', '.join(unknown)}; choose from {', '.join(names)}")
     results = {}
     for name, label, run, sorted_output in SYSTEMS:
         if name not in chosen:
