@@ -9,6 +9,7 @@ pub mod copy_floor;
 pub mod engine;
 pub mod generate;
 pub mod job;
+pub mod job_settings;
 pub mod planning;
 pub mod progress;
 pub mod runner;

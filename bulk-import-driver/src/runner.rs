@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::commit::{WrittenFile, attempt_dir, commit, delete_attempt_files, total_rows_written, write_manifest, written_files};
 use crate::engine::{Engine, EngineConfig};
 use crate::job::{BulkImportJob, parse_job};
+use crate::job_settings::{JobSettings, job_settings};
 use crate::planning::{Algorithm, PlanInput};
 use crate::progress::{Progress, read_task_progress};
 use crate::validation::{InputFile, total_rows, validate_inputs};
@@ -82,6 +83,8 @@ pub struct AcceptedJob {
     pub files: Vec<InputFile>,
     /// The rows of all input files, from their footers: what the job must write.
     pub rows: u64,
+    /// What the job's `sparkConf` asks of the engine.
+    pub settings: JobSettings,
 }
 
 /// The result of admitting a job.
@@ -178,7 +181,7 @@ impl Driver {
             Ok(job) => job,
             Err(failure) => return self.reject(&failure.id, failure.table_name, failure.reasons, raw_json).await,
         };
-        let (table, algorithm, files) = match self.validate(&job).await? {
+        let (table, algorithm, files, settings) = match self.validate(&job).await? {
             Ok(valid) => valid,
             Err(reasons) => return self.reject(&job.id, job.table_name.clone(), reasons, raw_json).await,
         };
@@ -190,9 +193,11 @@ impl Driver {
             input_rows: rows,
             class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
             raw_json: Some(raw_json.to_string()),
+            warnings: settings.warnings.clone(),
+            platform_spec: job.platform_spec.clone(),
         };
         match self.tracker.accept(&job.id, accepted).await {
-            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows }))),
+            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))),
             Err(AcceptError::AlreadyAccepted(_)) => {
                 let reasons = vec![format!("job id {:?} was already accepted", job.id)];
                 self.tracker.record_rejected_resubmission(&job.id, reasons.clone(), raw_json.to_string()).await?;
@@ -213,9 +218,9 @@ impl Driver {
             Err(failure) => return Ok(Err(failure.reasons.join("; "))),
         };
         Ok(match self.validate(&job).await? {
-            Ok((table, algorithm, files)) => {
+            Ok((table, algorithm, files, settings)) => {
                 let rows = total_rows(&files);
-                Ok(AcceptedJob { job, table, algorithm, files, rows })
+                Ok(AcceptedJob { job, table, algorithm, files, rows, settings })
             }
             Err(reasons) => Err(format!("the job is no longer valid: {}", reasons.join("; "))),
         })
@@ -236,8 +241,21 @@ impl Driver {
     }
 
     /// Checks the table, the algorithm and the input; `Err` holds every reason to reject.
-    async fn validate(&self, job: &BulkImportJob) -> anyhow::Result<Result<(Table, Algorithm, Vec<InputFile>), Vec<String>>> {
+    async fn validate(&self, job: &BulkImportJob) -> anyhow::Result<Result<(Table, Algorithm, Vec<InputFile>, JobSettings), Vec<String>>> {
         let mut reasons = Vec::new();
+        let settings = match job_settings(&job.spark_conf) {
+            Ok(settings) => match self.engine.session_for(&job.id, &settings.session) {
+                Ok(_) => Some(settings),
+                Err(e) => {
+                    reasons.push(format!("sparkConf: {e}"));
+                    None
+                }
+            },
+            Err(problems) => {
+                reasons.extend(problems);
+                None
+            }
+        };
         let table = match (&job.table_name, &job.table_id) {
             (Some(name), id) => {
                 let table = self.tables.get(name).await?;
@@ -262,8 +280,8 @@ impl Driver {
             Some(table) => validate_inputs(&self.stores, &self.root, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
             None => None,
         };
-        Ok(match (table, algorithm, files) {
-            (Some(table), Some(algorithm), Some(files)) if reasons.is_empty() => Ok((table, algorithm, files)),
+        Ok(match (table, algorithm, files, settings) {
+            (Some(table), Some(algorithm), Some(files), Some(settings)) if reasons.is_empty() => Ok((table, algorithm, files, settings)),
             _ => Err(reasons),
         })
     }
@@ -364,11 +382,12 @@ impl Driver {
         attempt: &Location,
         run_id: &str,
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
-        let AcceptedJob { job, table, algorithm, files, rows: rows_read } = accepted;
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings } = accepted;
         let partitions = Arc::new(table.state_store().state().await?.partitions);
         let leaves = partitions.leaf_count();
-        let parallelism = self.engine.parallelism();
-        let shuffle_partitions = options.shuffle_partitions.unwrap_or((4 * parallelism).min(leaves)).max(1);
+        let parallelism = settings.parallelism.unwrap_or_else(|| self.engine.parallelism());
+        let shuffle_partitions =
+            options.shuffle_partitions.or(settings.shuffle_partitions).unwrap_or((4 * parallelism).min(leaves)).max(1);
         let input = PlanInput {
             table,
             partitions,
@@ -384,7 +403,7 @@ impl Driver {
         anyhow::ensure!(!control.cancel.is_cancelled(), CANCELLED);
 
         let submitted = Instant::now();
-        let engine_job_id = self.engine.submit(plan, &format!("bulk-import-{}", job.id)).await?;
+        let engine_job_id = self.engine.submit(plan, &job.id, &settings.session).await?;
         let (running_tx, running_rx) = tokio::sync::oneshot::channel();
         let mut running = Some(running_rx);
         let execution = self.engine.wait(&engine_job_id, move || {

@@ -58,6 +58,12 @@ pub enum JobEvent {
         /// The job as submitted, so that a job service can run it after a restart.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         raw_json: Option<String>,
+        /// `sparkConf` keys that mean nothing to this engine and were ignored.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
+        /// The job's `platformSpec`, kept as given.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        platform_spec: std::collections::BTreeMap<String, String>,
     },
     Rejected { table_name: Option<String>, reasons: Vec<String>, raw_json: String },
     Started { run_id: String, algorithm: String },

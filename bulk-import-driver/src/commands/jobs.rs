@@ -13,8 +13,16 @@ use crate::service::grpc::{status_from_api, status_to_api};
 
 fn describe(event: &JobEvent) -> String {
     match event {
-        JobEvent::Accepted { table_name, input_files, input_rows, class_name, .. } => {
-            format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}")
+        JobEvent::Accepted { table_name, input_files, input_rows, class_name, warnings, platform_spec, .. } => {
+            let mut line = format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}");
+            if !platform_spec.is_empty() {
+                let spec: Vec<String> = platform_spec.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                line.push_str(&format!("; platformSpec {}", spec.join(", ")));
+            }
+            for warning in warnings {
+                line.push_str(&format!("\n    warning: {warning}"));
+            }
+            line
         }
         JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
         JobEvent::Started { algorithm, run_id } => format!("STARTED run {run_id} ({algorithm})"),

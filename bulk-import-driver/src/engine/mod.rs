@@ -168,9 +168,21 @@ impl Engine {
     }
 
     /// Submits a plan; returns the scheduler's id for the job.
-    pub async fn submit(&self, plan: Arc<dyn ExecutionPlan>, job_name: &str) -> Result<String> {
-        let session_config = self.session_config.clone().with_ballista_job_name(job_name);
+    /// Submits `plan` for the job `job_id`, with the job's own session settings on top of the
+    /// engine's.
+    pub async fn submit(&self, plan: Arc<dyn ExecutionPlan>, job_id: &str, settings: &[(String, String)]) -> Result<String> {
+        let session_config = self.session_for(job_id, settings)?;
         self.scheduler.submit(plan, self.codec.as_ref(), &self.session_id, &session_config).await
+    }
+
+    /// The session a job runs in: the engine's, named for the job, with `settings` applied;
+    /// an error names a setting DataFusion or Ballista does not know or cannot take.
+    pub fn session_for(&self, job_id: &str, settings: &[(String, String)]) -> Result<SessionConfig> {
+        let mut config = self.session_config.clone().with_ballista_job_name(&format!("bulk-import-{job_id}"));
+        for (key, value) in settings {
+            config.options_mut().set(key, value).map_err(|e| DataFusionError::Configuration(format!("{key}={value}: {e}")))?;
+        }
+        Ok(config)
     }
 
     /// Waits for a submitted job and collects its output.
