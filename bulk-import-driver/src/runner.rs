@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bulk_import_core::properties::{INSTANCE_CLASS_NAME, TABLE_CLASS_NAME, TableProperties};
 use bulk_import_core::store::{Location, ObjectStores, S3Options};
 use bulk_import_core::table::{Table, Tables};
 use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord, JobStatus, JobTracker};
@@ -20,7 +21,7 @@ use crate::commit::{WrittenFile, attempt_dir, commit, delete_attempt_files, tota
 use crate::engine::{Engine, EngineConfig};
 use crate::job::{BulkImportJob, parse_job};
 use crate::job_settings::{JobSettings, job_settings};
-use crate::planning::{Algorithm, PlanInput};
+use crate::planning::{Algorithm, AlgorithmChoice, PlanInput};
 use crate::progress::{Progress, read_task_progress};
 use crate::validation::{InputFile, total_rows, validate_inputs};
 
@@ -110,6 +111,9 @@ impl RunControl {
     }
 }
 
+/// The instance's properties file at the root of the store.
+pub const INSTANCE_PROPERTIES: &str = "instance.properties";
+
 /// The reason recorded for a cancelled job.
 pub const CANCELLED: &str = "cancelled on request";
 
@@ -172,6 +176,21 @@ impl Driver {
         match self.admit(raw_json).await? {
             Admission::Rejected { job_id, reasons } => Ok(JobOutcome::Rejected { job_id, reasons }),
             Admission::Accepted(accepted) => self.execute(&accepted, options, control).await,
+        }
+    }
+
+    /// The instance's properties: `instance.properties` at the store's root, read for every job
+    /// so that a change applies to the next job; none when the file is absent.
+    pub async fn instance_properties(&self) -> anyhow::Result<TableProperties> {
+        let location = self.root.child(INSTANCE_PROPERTIES);
+        match location.store.get(&location.path).await {
+            Ok(found) => {
+                let bytes = found.bytes().await?;
+                let text = String::from_utf8(bytes.to_vec()).map_err(|_| anyhow::anyhow!("{INSTANCE_PROPERTIES} is not UTF-8"))?;
+                Ok(TableProperties::parse(&text).map_err(|e| anyhow::anyhow!("{INSTANCE_PROPERTIES}: {e}"))?)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(TableProperties::default()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -275,7 +294,13 @@ impl Driver {
             }
             (None, None) => None,
         };
-        let algorithm = Algorithm::select(job.class_name.as_deref()).map_err(|r| reasons.push(r)).ok();
+        let instance = self.instance_properties().await?;
+        let choice = AlgorithmChoice {
+            job: job.class_name.as_deref(),
+            table_default: table.as_ref().and_then(|t| t.definition.properties.raw(TABLE_CLASS_NAME)),
+            instance_default: instance.raw(INSTANCE_CLASS_NAME),
+        };
+        let algorithm = Algorithm::select(choice).map_err(|r| reasons.push(r)).ok();
         let files = match &table {
             Some(table) => validate_inputs(&self.stores, &self.root, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
             None => None,

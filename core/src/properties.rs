@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const COMPRESSION_CODEC: &str = "sleeper.table.compression.codec";
+/// The instance's default bulk import algorithm (Sleeper's instance property), in the store's
+/// `instance.properties`.
+pub const INSTANCE_CLASS_NAME: &str = "sleeper.bulk.import.class.name";
+/// A table's default bulk import algorithm, over the instance's.
+pub const TABLE_CLASS_NAME: &str = "sleeper.table.bulk.import.class.name";
 pub const ZSTD_LEVEL: &str = "sleeper.table.compression.zstd.level";
 pub const WRITER_VERSION: &str = "sleeper.table.parquet.writer.version";
 pub const ROW_GROUP_ROWS: &str = "sleeper.table.parquet.rowgroup.rows.max";
@@ -28,6 +33,11 @@ pub const COLUMN_INDEX_TRUNCATE: &str = "sleeper.table.parquet.columnindex.trunc
 pub struct TableProperties(pub BTreeMap<String, String>);
 
 impl TableProperties {
+    /// A property as written, whatever its key.
+    pub fn raw(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
     /// Parses Java properties text: `key=value` (or `key: value`) lines, `#`/`!` comments.
     pub fn parse(text: &str) -> Result<Self> {
         let mut map = BTreeMap::new();

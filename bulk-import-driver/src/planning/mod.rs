@@ -6,6 +6,7 @@ pub mod local_sort;
 use std::sync::Arc;
 
 use bulk_import_core::partition::PartitionTree;
+use bulk_import_core::properties::{INSTANCE_CLASS_NAME, TABLE_CLASS_NAME};
 use bulk_import_core::table::Table;
 use datafusion::common::Result;
 use datafusion::physical_plan::ExecutionPlan;
@@ -17,35 +18,56 @@ use crate::validation::InputFile;
 pub enum Algorithm {
     /// Sleeper's default `BulkImportDataframeLocalSortDriver`: one file per leaf.
     LocalSort,
+    /// Sleeper's `BulkImportJobRDDDriver`, run as local sort: Spark's
+    /// `repartitionAndSortWithinPartitions` gives the same files by a slower road. The job's
+    /// events record that local sort ran in its place.
+    RddAsLocalSort,
 }
 
 /// The names `className` may take for each algorithm: Sleeper's Java class names, and ours.
 const ALGORITHM_NAMES: &[(&str, Algorithm)] = &[
     ("sleeper.bulkimport.runner.dataframelocalsort.BulkImportDataframeLocalSortDriver", Algorithm::LocalSort),
     ("local-sort", Algorithm::LocalSort),
+    ("sleeper.bulkimport.runner.rdd.BulkImportJobRDDDriver", Algorithm::RddAsLocalSort),
 ];
 
+/// Where the name of a job's algorithm comes from, first found wins: the job's `className`, the
+/// table property, the instance property (Sleeper's), then local sort.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlgorithmChoice<'a> {
+    pub job: Option<&'a str>,
+    pub table_default: Option<&'a str>,
+    pub instance_default: Option<&'a str>,
+}
+
 impl Algorithm {
-    /// The algorithm a job's `className` selects; local sort when it names none.
-    pub fn select(class_name: Option<&str>) -> Result<Algorithm, String> {
-        let Some(name) = class_name else {
+    /// The algorithm `choice` selects; an unknown name is refused with the valid names.
+    pub fn select(choice: AlgorithmChoice<'_>) -> Result<Algorithm, String> {
+        let named = [
+            (choice.job, "className"),
+            (choice.table_default, TABLE_CLASS_NAME),
+            (choice.instance_default, INSTANCE_CLASS_NAME),
+        ];
+        let Some((name, source)) = named.into_iter().find_map(|(name, source)| name.map(|n| (n, source))) else {
             return Ok(Algorithm::LocalSort);
         };
         ALGORITHM_NAMES.iter().find(|(n, _)| *n == name).map(|(_, a)| *a).ok_or_else(|| {
             let valid: Vec<&str> = ALGORITHM_NAMES.iter().map(|(n, _)| *n).collect();
-            format!("unknown className {name:?}; valid names: {}", valid.join(", "))
+            format!("unknown {source} {name:?}; valid names: {}", valid.join(", "))
         })
     }
 
+    /// The name recorded in the job's events for the algorithm that ran.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::LocalSort => "local-sort",
+            Algorithm::RddAsLocalSort => "local-sort (in place of sleeper.bulkimport.runner.rdd.BulkImportJobRDDDriver)",
         }
     }
 
     pub fn plan(self, input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
         match self {
-            Algorithm::LocalSort => local_sort::plan(input),
+            Algorithm::LocalSort | Algorithm::RddAsLocalSort => local_sort::plan(input),
         }
     }
 }
@@ -62,4 +84,42 @@ pub struct PlanInput<'a> {
     /// Where the writers record every file they start (see `PartitionFileWriterExec`).
     pub attempt_dir_url: String,
     pub fail_after_files: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL: &str = "sleeper.bulkimport.runner.dataframelocalsort.BulkImportDataframeLocalSortDriver";
+    const RDD: &str = "sleeper.bulkimport.runner.rdd.BulkImportJobRDDDriver";
+
+    fn select(job: Option<&str>, table: Option<&str>, instance: Option<&str>) -> Result<Algorithm, String> {
+        Algorithm::select(AlgorithmChoice { job, table_default: table, instance_default: instance })
+    }
+
+    #[test]
+    fn every_name_selects_its_algorithm() {
+        assert_eq!(select(Some(LOCAL), None, None), Ok(Algorithm::LocalSort));
+        assert_eq!(select(Some("local-sort"), None, None), Ok(Algorithm::LocalSort));
+        assert_eq!(select(Some(RDD), None, None), Ok(Algorithm::RddAsLocalSort));
+        assert!(Algorithm::RddAsLocalSort.name().contains(RDD), "the events say what ran in the RDD driver's place");
+    }
+
+    #[test]
+    fn the_job_wins_then_the_table_then_the_instance_then_local_sort() {
+        assert_eq!(select(Some("local-sort"), Some(RDD), Some(RDD)), Ok(Algorithm::LocalSort));
+        assert_eq!(select(None, Some(RDD), Some("local-sort")), Ok(Algorithm::RddAsLocalSort));
+        assert_eq!(select(None, None, Some(RDD)), Ok(Algorithm::RddAsLocalSort));
+        assert_eq!(select(None, None, None), Ok(Algorithm::LocalSort));
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_with_its_source_and_the_valid_names() {
+        let reason = select(None, Some("com.example.Nope"), None).unwrap_err();
+        assert!(reason.starts_with("unknown sleeper.table.bulk.import.class.name \"com.example.Nope\""), "{reason}");
+        for name in [LOCAL, "local-sort", RDD] {
+            assert!(reason.contains(name), "{reason}");
+        }
+        assert!(select(None, None, Some("nope")).unwrap_err().contains("sleeper.bulk.import.class.name"));
+    }
 }
