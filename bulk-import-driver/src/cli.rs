@@ -152,7 +152,7 @@ pub struct EngineArgs {
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
     let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
-    if !(key.starts_with("datafusion.") || key.starts_with("ballista.")) {
+    if !crate::job_settings::is_session_key(key) {
         return Err(format!("{key}: settings begin with datafusion. or ballista."));
     }
     Ok((key.trim().to_string(), value.trim().to_string()))

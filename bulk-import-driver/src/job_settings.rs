@@ -21,6 +21,11 @@ const SPARK_DEFAULT_PARALLELISM: &str = "spark.default.parallelism";
 const SPARK_EXECUTOR_INSTANCES: &str = "spark.executor.instances";
 const SPARK_EXECUTOR_CORES: &str = "spark.executor.cores";
 
+/// Whether `key` is a DataFusion or Ballista session setting.
+pub fn is_session_key(key: &str) -> bool {
+    key.starts_with("datafusion.") || key.starts_with("ballista.")
+}
+
 /// What a job's `sparkConf` asks of the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobSettings {
@@ -64,7 +69,7 @@ pub fn job_settings(spark_conf: &BTreeMap<String, String>) -> Result<JobSettings
     let mut session = Vec::new();
     let mut warnings = Vec::new();
     for (key, value) in spark_conf {
-        if key.starts_with("datafusion.") || key.starts_with("ballista.") {
+        if is_session_key(key) {
             session.push((key.clone(), value.clone()));
         } else if key.starts_with(OWN_PREFIX) && !known.contains(&key.as_str()) {
             problems.push(format!(

@@ -285,21 +285,30 @@ impl PartitionTree {
     }
 
     /// For a tree of one row key in which every parent is cut into two halves (so descent
-    /// always ends in the leaf whose range holds the key): the leaves' lower bounds after the
-    /// first, in increasing order, and the leaf index of each interval they cut (one more than
-    /// the bounds). The leaf of a key is then the interval holding it.
+    /// always ends in the leaf whose range holds the key): the cut values in increasing order,
+    /// and the leaf index of each interval they make (one more than the cuts), read from the
+    /// same steps descent takes, in order. The leaf of a key is then the interval holding it.
     pub fn leaves_in_key_order(&self) -> Option<(Vec<&KeyValue>, Vec<u32>)> {
-        let all_cut = self.steps.iter().all(|s| !matches!(s, Step::Search));
-        if self.row_keys.len() != 1 || self.root_bounded || !all_cut {
+        if self.row_keys.len() != 1 || self.root_bounded {
             return None;
         }
-        let mut leaves: Vec<(u32, &KeyRange)> =
-            self.leaves.iter().enumerate().map(|(i, &p)| (i as u32, &self.partitions[p].region.ranges[0])).collect();
-        leaves.sort_by(|a, b| a.1.min.cmp(&b.1.min));
-        let tiles = leaves.first().is_some_and(|(_, r)| r.min == self.row_keys[0].key_type.minimum())
-            && leaves.windows(2).all(|w| w[0].1.max.as_ref() == Some(&w[1].1.min))
-            && leaves.last().is_some_and(|(_, r)| r.max.is_none());
-        tiles.then(|| (leaves[1..].iter().map(|(_, r)| &r.min).collect(), leaves.iter().map(|(i, _)| *i).collect()))
+        enum Visit<'a> {
+            Node(usize),
+            Cut(&'a KeyValue),
+        }
+        let (mut cuts, mut leaves) = (Vec::new(), Vec::new());
+        let mut pending = vec![Visit::Node(self.root)];
+        while let Some(visit) = pending.pop() {
+            match visit {
+                Visit::Cut(at) => cuts.push(at),
+                Visit::Node(node) => match &self.steps[node] {
+                    Step::Leaf(leaf) => leaves.push(*leaf),
+                    Step::Cut { at, below, from, .. } => pending.extend([Visit::Node(*from), Visit::Cut(at), Visit::Node(*below)]),
+                    Step::Search => return None,
+                },
+            }
+        }
+        Some((cuts, leaves))
     }
 
     pub fn leaf_of(&self, key: &[KeyRef<'_>]) -> Option<&Partition> {

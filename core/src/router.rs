@@ -140,18 +140,18 @@ impl Router {
                 return Err(RoutingError::NullKey { column: field.name.clone(), row });
             }
         }
-        if let (Some(cuts), [column]) = (&self.ascii_cuts, &columns[..]) {
-            let leaves: Option<Vec<u32>> = match column {
-                KeyColumn::Utf8(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
-                KeyColumn::LargeUtf8(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
-                KeyColumn::Utf8View(a) => Some(a.iter().map(|k| cuts.leaf_of(k.unwrap_or_default())).collect()),
-                _ => None,
-            };
-            if let Some(leaves) = leaves {
-                return Ok(UInt32Array::from(leaves));
-            }
-        }
         let rows = key_columns.first().map_or(0, |a| a.len());
+        if let (Some(cuts), [column]) = (&self.ascii_cuts, &columns[..]) {
+            let leaves = (0..rows).map(|row| match column.get(row) {
+                KeyRef::String(key) => Ok(cuts.leaf_of(key)),
+                _ => Err(RoutingError::WrongType {
+                    column: fields[0].name.clone(),
+                    expected: KeyType::String,
+                    actual: key_columns[0].data_type().clone(),
+                }),
+            });
+            return Ok(UInt32Array::from(leaves.collect::<Result<Vec<u32>, _>>()?));
+        }
         let leaves = (0..rows)
             .map(|row| self.tree.leaf_index_by(|dimension| columns[dimension].get(row)).ok_or(RoutingError::Uncovered { row }))
             .collect::<Result<Vec<u32>, _>>()?;

@@ -103,10 +103,16 @@ fn session_config(
         .set_usize(MAX_PARTITIONS_PER_TASK, 1)
         // Plans of jobs with thousands of files and leaves exceed gRPC's usual 16 MiB.
         .set_usize(CLIENT_GRPC_MAX_MESSAGE_SIZE, GRPC_MAX_MESSAGE_BYTES);
+    apply_settings(&mut config, settings)?;
+    Ok(config)
+}
+
+/// Sets DataFusion and Ballista settings on `config`; an error names the one refused.
+fn apply_settings(config: &mut SessionConfig, settings: &[(String, String)]) -> Result<()> {
     for (key, value) in settings {
         config.options_mut().set(key, value).map_err(|e| DataFusionError::Configuration(format!("{key}={value}: {e}")))?;
     }
-    Ok(config)
+    Ok(())
 }
 
 /// A Ballista scheduler to run plans on, and the session they run in.
@@ -179,9 +185,7 @@ impl Engine {
     /// an error names a setting DataFusion or Ballista does not know or cannot take.
     pub fn session_for(&self, job_id: &str, settings: &[(String, String)]) -> Result<SessionConfig> {
         let mut config = self.session_config.clone().with_ballista_job_name(&format!("bulk-import-{job_id}"));
-        for (key, value) in settings {
-            config.options_mut().set(key, value).map_err(|e| DataFusionError::Configuration(format!("{key}={value}: {e}")))?;
-        }
+        apply_settings(&mut config, settings)?;
         Ok(config)
     }
 
