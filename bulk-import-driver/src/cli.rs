@@ -86,7 +86,8 @@ pub struct RunArgs {
     pub job: PathBuf,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// How many tasks sort and write (default: four per task slot, at most one per leaf).
+    /// How many tasks sort and write (default: local sort four per task slot, at most one per
+    /// leaf; global sort one per task slot, each writing one key range).
     #[arg(long)]
     pub shuffle_partitions: Option<usize>,
     /// Print only the outcome.
@@ -109,7 +110,8 @@ pub struct ServeArgs {
     /// How many times a job cut short by the service stopping runs again after a restart.
     #[arg(long, env = "BULK_IMPORT_RESUBMIT_INTERRUPTED", default_value_t = 1)]
     pub resubmit_interrupted: usize,
-    /// How many tasks sort and write (default: four per task slot, at most one per leaf).
+    /// How many tasks sort and write (default: local sort four per task slot, at most one per
+    /// leaf; global sort one per task slot, each writing one key range).
     #[arg(long)]
     pub shuffle_partitions: Option<usize>,
     #[command(flatten)]

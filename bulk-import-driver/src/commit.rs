@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
+use bulk_import_core::sketch::sketches_path;
 use bulk_import_core::store::{Location, ObjectStores};
 use bulk_import_core::table::Table;
 use bulk_import_core::transaction::{AddedFile, FileReference, Transaction};
@@ -81,7 +82,8 @@ pub async fn commit(table: &Table, job_id: &str, files: &[WrittenFile]) -> bulk_
     table.state_store().append(Transaction::AddFiles { job_id: Some(job_id.to_string()), files }).await
 }
 
-/// Deletes every file the attempt's writers started except those in `keep`, then, unless
+/// Deletes every file the attempt's writers started (with its sketches) except those in `keep`,
+/// then, unless
 /// `keep_markers`, the markers and the tasks' progress records. A sweep that keeps the markers
 /// can be repeated to catch files that writers were still completing.
 /// Returns how many data files were deleted.
@@ -101,6 +103,11 @@ pub async fn delete_attempt_files(
             match file.store.delete(&file.path).await {
                 Ok(()) => deleted += 1,
                 Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let sidecar = file.at(sketches_path(file.path.as_ref()).into());
+            match sidecar.store.delete(&sidecar.path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -13,7 +13,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use parquet::arrow::AsyncArrowWriter;
 
-use crate::planning::local_sort;
+use crate::planning::pipeline;
 use crate::validation::InputFile;
 
 /// What a copy wrote.
@@ -31,7 +31,7 @@ pub async fn copy(
     out: &Path,
     parallelism: usize,
 ) -> anyhow::Result<Copied> {
-    let scan = local_sort::scan(table, files, parallelism)?;
+    let scan = pipeline::scan(table, files, parallelism)?;
     let runtime = RuntimeEnvBuilder::new().with_object_store_registry(registry).build_arc()?;
     let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(parallelism), runtime);
     let settings = table.definition.properties.parquet_settings()?;

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod job;
 pub mod job_settings;
 pub mod planning;
+pub mod pre_split;
 pub mod progress;
 pub mod runner;
 pub mod service;

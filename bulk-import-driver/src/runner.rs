@@ -22,18 +22,15 @@ use crate::engine::{Engine, EngineConfig};
 use crate::job::{BulkImportJob, parse_job};
 use crate::job_settings::{JobSettings, job_settings};
 use crate::planning::{Algorithm, AlgorithmChoice, PlanInput};
+use crate::pre_split::ensure_leaves;
 use crate::progress::{Progress, read_task_progress};
 use crate::validation::{InputFile, total_rows, validate_inputs};
 
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// How many tasks sort and write; by default four per task slot, at most one per leaf.
-    ///
-    /// Sleeper's Spark job uses one task per leaf. Here a task writes its leaves one after the
-    /// other (still one file per leaf), and fewer, larger tasks avoid paying Ballista's
-    /// per-task scheduling round trip hundreds of times: on 2 cores, 2M rows into 64 leaves
-    /// took 6.3 s with 64 tasks and 1.6 s with 8.
+    /// How many tasks sort and write; by default as the algorithm chooses
+    /// ([`Algorithm::default_write_tasks`]).
     pub shuffle_partitions: Option<usize>,
     /// Test hook: each writer task fails after completing this many files.
     pub fail_after_files: Option<u32>,
@@ -408,11 +405,21 @@ impl Driver {
         run_id: &str,
     ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
         let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings } = accepted;
-        let partitions = Arc::new(table.state_store().state().await?.partitions);
+        let (partitions, split) = ensure_leaves(table, files).await?;
+        if let Some(split) = split {
+            let event = JobEvent::PartitionsSplit {
+                run_id: run_id.to_string(),
+                leaves_before: split.leaves_before as u64,
+                leaves_after: split.leaves_after as u64,
+                transaction_number: split.transaction_number,
+            };
+            self.tracker.record(&job.id, event).await?;
+        }
+        let partitions = Arc::new(partitions);
         let leaves = partitions.leaf_count();
         let parallelism = settings.parallelism.unwrap_or_else(|| self.engine.parallelism());
         let shuffle_partitions =
-            options.shuffle_partitions.or(settings.shuffle_partitions).unwrap_or((4 * parallelism).min(leaves)).max(1);
+            options.shuffle_partitions.or(settings.shuffle_partitions).unwrap_or_else(|| algorithm.default_write_tasks(parallelism, leaves)).max(1);
         let input = PlanInput {
             table,
             partitions,
@@ -422,7 +429,7 @@ impl Driver {
             attempt_dir_url: attempt.url(),
             fail_after_files: options.fail_after_files,
         };
-        let plan = algorithm.plan(&input)?;
+        let plan = algorithm.plan(&input).await?;
         tracing::debug!("job {} plan:\n{}", job.id, datafusion::physical_plan::displayable(plan.as_ref()).indent(true));
         control.progress.send_modify(|p| p.tasks_total = shuffle_partitions as u32);
         anyhow::ensure!(!control.cancel.is_cancelled(), CANCELLED);

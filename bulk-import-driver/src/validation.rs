@@ -105,7 +105,7 @@ fn type_matches(expected: &FieldType, actual: &DataType) -> bool {
 /// each application implementing `AsyncFileReader`; ours would be a copy of it, so it is used
 /// here, in this one place, until arrow-rs offers its replacement.
 #[allow(deprecated)]
-fn reader(location: &Location, size: u64) -> parquet::arrow::async_reader::ParquetObjectReader {
+pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_reader::ParquetObjectReader {
     parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone()).with_file_size(size)
 }
 

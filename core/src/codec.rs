@@ -13,9 +13,10 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use prost::Message;
 
 use crate::plan::file_writer::{FileWriterConfig, PartitionFileWriterExec};
-use crate::plan::leaf_partition::LeafPartitionExec;
+use crate::plan::key_range::{KeyRangeExec, KeyRanges};
+use crate::plan::leaf_partition::{LeafLabels, LeafPartitionExec};
 use crate::plan::leaf_sort::LeafSortExec;
-use crate::plan::proto_convert::{parquet_from_proto, parquet_to_proto, tree_from_proto, tree_to_proto};
+use crate::plan::proto_convert::{batch_from_ipc, batch_to_ipc, parquet_from_proto, parquet_to_proto, tree_from_proto, tree_to_proto};
 
 #[derive(Debug, Default)]
 pub struct BulkImportCodec {
@@ -48,7 +49,7 @@ impl PhysicalExtensionCodec for BulkImportCodec {
             Some(pb::codec_envelope::Node::Ballista(bytes)) => self.ballista.try_decode(&bytes, inputs, ctx, proto_converter),
             Some(pb::codec_envelope::Node::LeafPartition(node)) => {
                 let tree = tree_from_proto(node.tree.as_ref().ok_or_else(|| DataFusionError::Internal("no tree".into()))?)?;
-                Ok(Arc::new(LeafPartitionExec::try_new(one_input(inputs, "LeafPartitionExec")?, Arc::new(tree), &node.leaf_column)?))
+                Ok(Arc::new(LeafPartitionExec::try_new(one_input(inputs, "LeafPartitionExec")?, LeafLabels::new(Arc::new(tree)), &node.leaf_column)?))
             }
             Some(pb::codec_envelope::Node::FileWriter(node)) => {
                 let config = FileWriterConfig {
@@ -61,6 +62,7 @@ impl PhysicalExtensionCodec for BulkImportCodec {
                     parquet: parquet_from_proto(&node.parquet.unwrap_or_default()),
                     attempt_dir_url: node.attempt_dir_url,
                     fail_after_files: node.fail_after_files,
+                    write_sketches: node.write_sketches,
                 };
                 Ok(Arc::new(PartitionFileWriterExec::new(one_input(inputs, "PartitionFileWriterExec")?, config)))
             }
@@ -69,6 +71,11 @@ impl PhysicalExtensionCodec for BulkImportCodec {
                 &node.leaf_column,
                 node.sort_columns,
                 node.leaf_count,
+            )?)),
+            Some(pb::codec_envelope::Node::KeyRange(node)) => Ok(Arc::new(KeyRangeExec::try_new(
+                one_input(inputs, "KeyRangeExec")?,
+                KeyRanges::try_new(batch_from_ipc(&node.cuts_ipc)?, node.labels)?,
+                &node.range_column,
             )?)),
             None => Err(DataFusionError::Internal("empty plan node envelope".into())),
         }
@@ -82,14 +89,20 @@ impl PhysicalExtensionCodec for BulkImportCodec {
     ) -> Result<()> {
         let node = if let Some(exec) = node.downcast_ref::<LeafPartitionExec>() {
             pb::codec_envelope::Node::LeafPartition(pb::LeafPartitionNode {
-                tree: Some(tree_to_proto(exec.tree())),
-                leaf_column: exec.leaf_column().to_string(),
+                tree: Some(tree_to_proto(exec.labeller().tree())),
+                leaf_column: exec.column().to_string(),
             })
         } else if let Some(exec) = node.downcast_ref::<LeafSortExec>() {
             pb::codec_envelope::Node::LeafSort(pb::LeafSortNode {
                 leaf_column: exec.leaf_column().to_string(),
                 sort_columns: exec.sort_columns().to_vec(),
                 leaf_count: exec.leaf_count(),
+            })
+        } else if let Some(exec) = node.downcast_ref::<KeyRangeExec>() {
+            pb::codec_envelope::Node::KeyRange(pb::KeyRangeNode {
+                cuts_ipc: batch_to_ipc(exec.labeller().cuts())?,
+                labels: exec.labeller().labels().to_vec(),
+                range_column: exec.column().to_string(),
             })
         } else if let Some(exec) = node.downcast_ref::<PartitionFileWriterExec>() {
             let c = exec.config();
@@ -103,6 +116,7 @@ impl PhysicalExtensionCodec for BulkImportCodec {
                 parquet: Some(parquet_to_proto(&c.parquet)),
                 attempt_dir_url: c.attempt_dir_url.clone(),
                 fail_after_files: c.fail_after_files,
+                write_sketches: c.write_sketches,
             })
         } else {
             let mut inner = Vec::new();

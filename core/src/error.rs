@@ -30,6 +30,8 @@ pub enum Error {
     TooManyConflicts(usize),
     #[error("corrupt {what} at {location}: {reason}")]
     Corrupt { what: &'static str, location: String, reason: String },
+    #[error("sketch: {0}")]
+    Sketch(String),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("parquet: {0}")]

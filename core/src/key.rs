@@ -114,6 +114,17 @@ pub enum KeyRef<'a> {
     Bytes(&'a [u8]),
 }
 
+impl KeyRef<'_> {
+    pub fn to_value(self) -> KeyValue {
+        match self {
+            KeyRef::Int(v) => KeyValue::Int(v),
+            KeyRef::Long(v) => KeyValue::Long(v),
+            KeyRef::String(v) => KeyValue::String(v.to_string()),
+            KeyRef::Bytes(v) => KeyValue::Bytes(v.to_vec()),
+        }
+    }
+}
+
 impl Ord for KeyRef<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {

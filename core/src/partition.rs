@@ -105,65 +105,29 @@ impl PartitionTree {
                 )));
             }
         }
-        let whole = Region::everything(row_keys);
-        let region_between = |min: Option<&KeyValue>, max: Option<&KeyValue>| {
-            let mut region = whole.clone();
-            if let Some(min) = min {
-                region.ranges[0].min = min.clone();
-            }
-            region.ranges[0].max = max.cloned();
-            region
-        };
-        let mut partitions = Vec::new();
-        let mut level: Vec<usize> = Vec::new();
-        for i in 0..=split_points.len() {
-            let min = if i == 0 { None } else { Some(&split_points[i - 1]) };
-            partitions.push(Partition {
-                id: uuid::Uuid::new_v4().to_string(),
-                is_leaf: true,
-                parent_id: None,
-                child_ids: Vec::new(),
-                region: region_between(min, split_points.get(i)),
-                dimension: -1,
-            });
-            level.push(i);
-        }
-        while level.len() > 1 {
-            let mut next = Vec::new();
-            for pair in level.chunks(2) {
-                if let [left, right] = *pair {
-                    let region = region_between(
-                        Some(&partitions[left].region.ranges[0].min),
-                        partitions[right].region.ranges[0].max.as_ref(),
-                    );
-                    let parent = Partition {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        is_leaf: false,
-                        parent_id: None,
-                        child_ids: vec![partitions[left].id.clone(), partitions[right].id.clone()],
-                        region,
-                        dimension: 0,
-                    };
-                    let parent_pos = partitions.len();
-                    partitions[left].parent_id = Some(parent.id.clone());
-                    partitions[right].parent_id = Some(parent.id.clone());
-                    partitions.push(parent);
-                    next.push(parent_pos);
-                } else {
-                    next.push(pair[0]);
-                }
-            }
-            level = next;
-        }
-        let root = level[0];
-        let root_id = partitions[root].id.clone();
-        partitions[root].id = "root".to_string();
-        for p in &mut partitions {
-            if p.parent_id.as_deref() == Some(root_id.as_str()) {
-                p.parent_id = Some("root".to_string());
+        Self::new(row_keys.to_vec(), balanced_subtree(&Region::everything(row_keys), &split_points, "root", None))
+    }
+
+    /// The partitions that split leaf `leaf_id` at `points` (strictly increasing values of the
+    /// first row key, strictly inside the leaf's range of it): the leaf, updated to be the root of
+    /// a balanced subtree, and the subtree's new partitions. Sleeper's `ExtendPartitionTree`
+    /// transaction carries the two lists.
+    pub fn split_leaf(&self, leaf_id: &str, points: &[KeyValue]) -> Result<(Partition, Vec<Partition>)> {
+        let invalid = |m: String| Error::InvalidSplitPoints(m);
+        let leaf = self.get(leaf_id).filter(|p| p.is_leaf).ok_or_else(|| Error::NotALeafPartition(leaf_id.to_string()))?;
+        let range = &leaf.region.ranges[0];
+        for point in points {
+            if point.key_type() != self.row_keys[0].key_type || !range.contains(point.as_ref()) || *point == range.min {
+                return Err(invalid(format!("split point {point} is not strictly inside partition {leaf_id:?}")));
             }
         }
-        Self::new(row_keys.to_vec(), partitions)
+        if let Some(pair) = points.windows(2).find(|pair| pair[0] >= pair[1]) {
+            return Err(invalid(format!("split points must be strictly increasing, but {} is followed by {}", pair[0], pair[1])));
+        }
+        let mut subtree = balanced_subtree(&leaf.region, points, leaf_id, leaf.parent_id.clone());
+        let at = subtree.iter().position(|p| p.id == leaf_id).expect("the subtree's root is the leaf");
+        let updated = subtree.swap_remove(at);
+        Ok((updated, subtree))
     }
 
     /// Validates a set of partitions (as loaded from Sleeper's JSON) and indexes it.
@@ -341,6 +305,71 @@ fn step(partitions: &[Partition], i: usize, children: &[usize], leaf_index: Opti
     } else {
         Step::Search
     }
+}
+
+
+/// A balanced tree over `whole`, cut on the first row key at `points`, built as Sleeper's
+/// `PartitionsFromSplitPoints` does: leaves from the points, then each level pairs neighbours
+/// under a new parent until one remains, which takes `root_id` and `root_parent`.
+fn balanced_subtree(whole: &Region, points: &[KeyValue], root_id: &str, root_parent: Option<String>) -> Vec<Partition> {
+    let region_between = |min: Option<&KeyValue>, max: Option<&KeyValue>| {
+        let mut region = whole.clone();
+        if let Some(min) = min {
+            region.ranges[0].min = min.clone();
+        }
+        region.ranges[0].max = max.or(whole.ranges[0].max.as_ref()).cloned();
+        region
+    };
+    let mut partitions = Vec::new();
+    let mut level: Vec<usize> = Vec::new();
+    for i in 0..=points.len() {
+        let min = if i == 0 { None } else { Some(&points[i - 1]) };
+        partitions.push(Partition {
+            id: uuid::Uuid::new_v4().to_string(),
+            is_leaf: true,
+            parent_id: None,
+            child_ids: Vec::new(),
+            region: region_between(min, points.get(i)),
+            dimension: -1,
+        });
+        level.push(i);
+    }
+    while level.len() > 1 {
+        let mut next = Vec::new();
+        for pair in level.chunks(2) {
+            if let [left, right] = *pair {
+                let region = region_between(
+                    Some(&partitions[left].region.ranges[0].min),
+                    partitions[right].region.ranges[0].max.as_ref(),
+                );
+                let parent = Partition {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    is_leaf: false,
+                    parent_id: None,
+                    child_ids: vec![partitions[left].id.clone(), partitions[right].id.clone()],
+                    region,
+                    dimension: 0,
+                };
+                let parent_pos = partitions.len();
+                partitions[left].parent_id = Some(parent.id.clone());
+                partitions[right].parent_id = Some(parent.id.clone());
+                partitions.push(parent);
+                next.push(parent_pos);
+            } else {
+                next.push(pair[0]);
+            }
+        }
+        level = next;
+    }
+    let root = level[0];
+    let generated_id = std::mem::replace(&mut partitions[root].id, root_id.to_string());
+    partitions[root].parent_id = root_parent;
+    for p in &mut partitions {
+        if p.parent_id.as_deref() == Some(generated_id.as_str()) {
+            p.parent_id = Some(root_id.to_string());
+        }
+    }
+    partitions
 }
 
 #[cfg(test)]

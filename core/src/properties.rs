@@ -17,6 +17,12 @@ pub const COMPRESSION_CODEC: &str = "sleeper.table.compression.codec";
 pub const INSTANCE_CLASS_NAME: &str = "sleeper.bulk.import.class.name";
 /// A table's default bulk import algorithm, over the instance's.
 pub const TABLE_CLASS_NAME: &str = "sleeper.table.bulk.import.class.name";
+/// A bulk import into a table with fewer leaves than this first splits the table's leaves at
+/// quantiles of its input, to this many leaves (Sleeper's property; default 256, 0 turns it off).
+pub const MIN_LEAF_PARTITIONS: &str = "sleeper.table.bulk.import.min.leaf.partitions";
+/// Whether bulk import writes a `.sketches` sidecar beside each data file (default true, as
+/// Sleeper always does).
+pub const WRITE_SKETCHES: &str = "sleeper.table.bulk.import.write.sketches";
 pub const ZSTD_LEVEL: &str = "sleeper.table.compression.zstd.level";
 pub const WRITER_VERSION: &str = "sleeper.table.parquet.writer.version";
 pub const ROW_GROUP_ROWS: &str = "sleeper.table.parquet.rowgroup.rows.max";
@@ -53,6 +59,8 @@ impl TableProperties {
         }
         let properties = TableProperties(map);
         properties.parquet_settings()?;
+        properties.write_sketches()?;
+        properties.min_leaf_partitions()?;
         Ok(properties)
     }
 
@@ -61,6 +69,16 @@ impl TableProperties {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| Error::InvalidProperties(format!("{key}={v} is not a valid value"))),
         }
+    }
+
+    /// How many leaves an import needs before it runs without splitting the table first.
+    pub fn min_leaf_partitions(&self) -> Result<usize> {
+        self.get(MIN_LEAF_PARTITIONS, 256)
+    }
+
+    /// Whether to write sketches beside data files.
+    pub fn write_sketches(&self) -> Result<bool> {
+        self.get(WRITE_SKETCHES, true)
     }
 
     /// The Parquet settings, validated.

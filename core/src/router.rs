@@ -22,7 +22,7 @@ pub enum RoutingError {
 }
 
 /// A key column viewed as [`KeyRef`]s, whatever Arrow representation the input used.
-enum KeyColumn<'a> {
+pub enum KeyColumn<'a> {
     Int(&'a Int32Array),
     Long(&'a Int64Array),
     Utf8(&'a StringArray),
@@ -34,7 +34,7 @@ enum KeyColumn<'a> {
 }
 
 impl<'a> KeyColumn<'a> {
-    fn new(array: &'a ArrayRef, key_type: KeyType, column: &str) -> Result<Self, RoutingError> {
+    pub fn new(array: &'a ArrayRef, key_type: KeyType, column: &str) -> Result<Self, RoutingError> {
         Ok(match (key_type, array.data_type()) {
             (KeyType::Int, DataType::Int32) => KeyColumn::Int(array.as_primitive()),
             (KeyType::Long, DataType::Int64) => KeyColumn::Long(array.as_primitive()),
@@ -51,7 +51,7 @@ impl<'a> KeyColumn<'a> {
     }
 
     #[inline]
-    fn get(&self, row: usize) -> KeyRef<'a> {
+    pub fn get(&self, row: usize) -> KeyRef<'a> {
         match self {
             KeyColumn::Int(a) => KeyRef::Int(a.value(row)),
             KeyColumn::Long(a) => KeyRef::Long(a.value(row)),
@@ -89,6 +89,10 @@ struct AsciiCuts {
 
 impl AsciiCuts {
     fn new(tree: &PartitionTree) -> Option<Self> {
+        // A tree without cuts has no points to tell the key's type by.
+        if tree.row_keys().first().map(|k| k.key_type) != Some(KeyType::String) {
+            return None;
+        }
         let (bounds, leaves) = tree.leaves_in_key_order()?;
         let points = bounds
             .into_iter()
@@ -156,5 +160,29 @@ impl Router {
             .map(|row| self.tree.leaf_index_by(|dimension| columns[dimension].get(row)).ok_or(RoutingError::Uncovered { row }))
             .collect::<Result<Vec<u32>, _>>()?;
         Ok(UInt32Array::from(leaves))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::schema::KeyField;
+
+    /// A tree without cuts must not take the string fast path whatever its key type.
+    #[test]
+    fn a_single_leaf_routes_keys_of_every_type() {
+        let keys: [(KeyType, ArrayRef); 4] = [
+            (KeyType::Int, Arc::new(Int32Array::from(vec![3, -1]))),
+            (KeyType::Long, Arc::new(Int64Array::from(vec![3, -1]))),
+            (KeyType::String, Arc::new(StringArray::from(vec!["b", "a"]))),
+            (KeyType::ByteArray, Arc::new(BinaryArray::from(vec![&b"b"[..], &b"a"[..]]))),
+        ];
+        for (key_type, column) in keys {
+            let tree = PartitionTree::single_leaf(&[KeyField { name: "k".into(), key_type }]);
+            let leaves = Router::new(Arc::new(tree)).leaf_indices(&[column]).unwrap();
+            assert_eq!(leaves.values().to_vec(), vec![0, 0], "{key_type}");
+        }
     }
 }

@@ -99,7 +99,11 @@ impl StateStore {
                 break;
             }
             let transaction = self.read_transaction(number).await?;
-            state.apply(number, transaction);
+            state.apply(number, transaction).map_err(|e| Error::Corrupt {
+                what: "transaction",
+                location: self.transactions().child(&number_name(number)).url(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -125,7 +129,7 @@ impl StateStore {
                 "transactionNumber": number,
                 "type": transaction.type_name(),
                 "updateTime": chrono::Utc::now().to_rfc3339(),
-                "transaction": transaction.body_json(),
+                "transaction": transaction.body_json(&self.row_keys),
             });
             let location = self.transactions().child(&number_name(number));
             let payload = PutPayload::from(serde_json::to_vec_pretty(&body).expect("JSON values serialise"));
@@ -134,7 +138,7 @@ impl StateStore {
                 Ok(_) => {
                     let mut cached = self.cached.lock().await;
                     let mut next = state;
-                    next.apply(number, transaction);
+                    next.apply(number, transaction)?;
                     if number % SNAPSHOT_INTERVAL == 0 {
                         // Best effort: a missing snapshot only makes later reads longer.
                         if let Err(e) = self.write_snapshot(&next).await {

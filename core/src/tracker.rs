@@ -67,6 +67,8 @@ pub enum JobEvent {
     },
     Rejected { table_name: Option<String>, reasons: Vec<String>, raw_json: String },
     Started { run_id: String, algorithm: String },
+    /// The run split the table's leaves before importing (automatic pre-split).
+    PartitionsSplit { run_id: String, leaves_before: u64, leaves_after: u64, transaction_number: u64 },
     /// The engine started the run's first tasks.
     Running { run_id: String, engine_job_id: String, seconds_since_started: f64 },
     FilesWritten { run_id: String, files_written: u64, rows_written: u64, manifest: String },
@@ -94,7 +96,7 @@ impl JobEvent {
         match self {
             JobEvent::Accepted { .. } => JobStatus::Accepted,
             JobEvent::Rejected { .. } => JobStatus::Rejected,
-            JobEvent::Started { .. } | JobEvent::Running { .. } => JobStatus::InProgress,
+            JobEvent::Started { .. } | JobEvent::PartitionsSplit { .. } | JobEvent::Running { .. } => JobStatus::InProgress,
             JobEvent::FilesWritten { .. } => JobStatus::Uncommitted,
             JobEvent::Finished { .. } => JobStatus::Finished,
             JobEvent::Failed { .. } => JobStatus::Failed,

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::partition::PartitionTree;
-use crate::partition_json::{tree_from_json, tree_to_json};
+use crate::partition::{Partition, PartitionTree};
+use crate::partition_json::{partition_from_json, partition_to_json, tree_from_json, tree_to_json};
 use crate::schema::KeyField;
 
 /// A reference from a data file to the partition it holds rows of (`AddFiles` shape).
@@ -39,6 +39,9 @@ pub struct AddedFile {
 pub enum Transaction {
     InitialisePartitions(PartitionTree),
     AddFiles { job_id: Option<String>, files: Vec<AddedFile> },
+    /// Splits leaves: each updated partition is a current leaf that becomes the root of a
+    /// subtree whose other partitions are new.
+    ExtendPartitionTree { update_partitions: Vec<Partition>, new_partitions: Vec<Partition> },
 }
 
 impl Transaction {
@@ -46,11 +49,12 @@ impl Transaction {
         match self {
             Transaction::InitialisePartitions(_) => "INITIALISE_PARTITIONS",
             Transaction::AddFiles { .. } => "ADD_FILES",
+            Transaction::ExtendPartitionTree { .. } => "EXTEND_PARTITION_TREE",
         }
     }
 
     /// The transaction body in Sleeper's JSON shape.
-    pub fn body_json(&self) -> Value {
+    pub fn body_json(&self, row_keys: &[KeyField]) -> Value {
         match self {
             Transaction::InitialisePartitions(tree) => json!({ "partitions": tree_to_json(tree) }),
             Transaction::AddFiles { job_id, files } => {
@@ -59,6 +63,10 @@ impl Transaction {
                     body["jobId"] = json!(job_id);
                 }
                 body
+            }
+            Transaction::ExtendPartitionTree { update_partitions, new_partitions } => {
+                let list = |partitions: &[Partition]| partitions.iter().map(|p| partition_to_json(row_keys, p)).collect::<Vec<_>>();
+                json!({ "updatePartitions": list(update_partitions), "newPartitions": list(new_partitions) })
             }
         }
     }
@@ -71,9 +79,38 @@ impl Transaction {
                 job_id: body.get("jobId").and_then(Value::as_str).map(str::to_string),
                 files: serde_json::from_value(body["files"].clone()).map_err(|e| corrupt(e.to_string()))?,
             }),
+            "EXTEND_PARTITION_TREE" => {
+                let list = |field: &str| -> Result<Vec<Partition>> {
+                    let values = body[field].as_array().ok_or_else(|| corrupt(format!("no {field}")))?;
+                    values.iter().map(|v| partition_from_json(row_keys, v)).collect()
+                };
+                Ok(Transaction::ExtendPartitionTree { update_partitions: list("updatePartitions")?, new_partitions: list("newPartitions")? })
+            }
             other => Err(corrupt(format!("unknown transaction type {other:?}"))),
         }
     }
+}
+
+/// The tree after an extension: every updated partition must be a current leaf (the tree only
+/// grows at its leaves, so two extensions of the same leaves cannot both apply), every new
+/// partition must be new, and the result must be a valid tree.
+fn extended(tree: &PartitionTree, update_partitions: &[Partition], new_partitions: &[Partition]) -> Result<PartitionTree> {
+    let invalid = |m: String| Error::InvalidPartitions(m);
+    let mut partitions = tree.partitions().to_vec();
+    for update in update_partitions {
+        let at = partitions.iter().position(|p| p.id == update.id).ok_or_else(|| invalid(format!("no partition {:?} to update", update.id)))?;
+        if !partitions[at].is_leaf {
+            return Err(invalid(format!("partition {:?} is no longer a leaf: the tree has been extended since", update.id)));
+        }
+        partitions[at] = update.clone();
+    }
+    for new in new_partitions {
+        if tree.get(&new.id).is_some() {
+            return Err(invalid(format!("partition {:?} already exists", new.id)));
+        }
+        partitions.push(new.clone());
+    }
+    PartitionTree::new(tree.row_keys().to_vec(), partitions)
 }
 
 /// A file reference in the table's current state, with the job that added it.
@@ -132,13 +169,20 @@ impl TableState {
                     }
                 }
             }
+            Transaction::ExtendPartitionTree { update_partitions, new_partitions } => {
+                extended(&self.partitions, update_partitions, new_partitions)?;
+            }
         }
         Ok(())
     }
 
-    /// Applies a transaction that has been validated against this state.
-    pub fn apply(&mut self, number: u64, transaction: Transaction) {
+    /// Applies a transaction that follows this state; a partition tree extension that does not
+    /// fit the tree is refused.
+    pub fn apply(&mut self, number: u64, transaction: Transaction) -> Result<()> {
         match transaction {
+            Transaction::ExtendPartitionTree { update_partitions, new_partitions } => {
+                self.partitions = extended(&self.partitions, &update_partitions, &new_partitions)?;
+            }
             Transaction::InitialisePartitions(tree) => self.partitions = tree,
             Transaction::AddFiles { job_id, files } => {
                 for file in files {
@@ -157,6 +201,7 @@ impl TableState {
             }
         }
         self.transaction_number = number;
+        Ok(())
     }
 
     pub fn to_snapshot_json(&self) -> Value {

@@ -22,12 +22,12 @@ pub fn generate_input(dir: &Path, rows: u64, files: usize, leaves: usize, seed: 
     (input, points)
 }
 
-/// Creates a table of the system-test schema in the store at `store`.
+/// Creates a table of the system-test schema in the store at `store`, keeping its leaves.
 pub async fn create_table(store: &str, s3: S3Options, name: &str, split_points: &[KeyValue]) {
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.to_vec()).unwrap();
     let root = ObjectStores::with_s3(s3).resolve(store).unwrap();
-    Tables::new(root).create(name, schema, Default::default(), tree).await.unwrap();
+    Tables::new(root).create(name, schema, crate::without_pre_split(), tree).await.unwrap();
 }
 
 pub fn job_json(id: &str, table: &str, files: &[&str]) -> String {

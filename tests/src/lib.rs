@@ -10,8 +10,9 @@ use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use bulk_import_core::partition::PartitionTree;
-use bulk_import_core::partition_json::tree_from_json;
+use bulk_import_core::partition::{Partition, PartitionTree};
+use bulk_import_core::partition_json::{partition_from_json, tree_from_json};
+use bulk_import_core::properties::{MIN_LEAF_PARTITIONS, TableProperties};
 use bulk_import_core::schema::Schema;
 use bulk_import_driver::{Driver, EngineConfig};
 use parquet::arrow::ArrowWriter;
@@ -23,6 +24,14 @@ use serde_json::Value;
 pub async fn driver(dir: &Path) -> Driver {
     let config = EngineConfig { parallelism: 2, memory_pool_bytes: 512 << 20, spill_dir: std::env::temp_dir(), ..Default::default() };
     Driver::open_embedded(dir.join("store").to_str().unwrap(), config).await.expect("the embedded engine starts")
+}
+
+/// Table properties that turn automatic pre-split off, for tests of anything else that need the
+/// table to keep the leaves it was made with.
+pub fn without_pre_split() -> TableProperties {
+    let mut properties = TableProperties::default();
+    properties.0.insert(MIN_LEAF_PARTITIONS.into(), "0".into());
+    properties
 }
 
 pub fn write_parquet(path: &Path, batches: &[RecordBatch], props: Option<WriterProperties>) {
@@ -100,9 +109,29 @@ impl Log {
         self.transactions.iter().filter(move |t| t["type"] == type_name).map(|t| &t["transaction"])
     }
 
+    /// The partition tree the log builds: the last initialisation, then every extension in
+    /// order (updated partitions replaced by id, new ones added), validated as a tree.
     pub fn partitions(&self, schema: &Schema) -> PartitionTree {
-        let init = self.of_type("INITIALISE_PARTITIONS").last().expect("the log initialises partitions");
-        tree_from_json(&schema.row_keys(), init).unwrap()
+        let row_keys = schema.row_keys();
+        let mut partitions: Vec<Partition> = Vec::new();
+        for t in &self.transactions {
+            let body = &t["transaction"];
+            let parse = |list: &Value| -> Vec<Partition> {
+                list.as_array().unwrap().iter().map(|p| partition_from_json(&row_keys, p).unwrap()).collect()
+            };
+            match t["type"].as_str().unwrap() {
+                "INITIALISE_PARTITIONS" => partitions = tree_from_json(&row_keys, body).unwrap().partitions().to_vec(),
+                "EXTEND_PARTITION_TREE" => {
+                    for updated in parse(&body["updatePartitions"]) {
+                        let at = partitions.iter().position(|p| p.id == updated.id).expect("an update names an existing partition");
+                        partitions[at] = updated;
+                    }
+                    partitions.extend(parse(&body["newPartitions"]));
+                }
+                _ => {}
+            }
+        }
+        PartitionTree::new(row_keys, partitions).expect("the log builds a valid tree")
     }
 
     /// Every file reference committed: filename to (partition id, rows, job id).

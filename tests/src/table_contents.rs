@@ -1,9 +1,12 @@
 //! What a table holds, read through the object store (local or S3): rows per leaf, whether
-//! each file is sorted, which data files exist beside those referenced, and how many times
+//! each file is sorted and inside its leaf, which data files exist beside those referenced, and how many times
 //! each job committed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use arrow::array::AsArray;
+use bulk_import_core::key::KeyRef;
+use bulk_import_core::sketch::sketches_path;
 use bulk_import_core::store::{Location, ObjectStores, S3Options};
 use bulk_import_core::table::Tables;
 use futures::TryStreamExt;
@@ -19,10 +22,16 @@ pub struct TableContents {
     pub rows_by_leaf: BTreeMap<usize, Vec<String>>,
     /// Files the table references.
     pub referenced: BTreeSet<String>,
-    /// Every object under the table's data directory.
+    /// Every object under the table's data directory but the sketches.
     pub data_objects: BTreeSet<String>,
+    /// The `.sketches` sidecars under the table's data directory.
+    pub sketch_objects: BTreeSet<String>,
+    /// The row counts of the referenced files of each leaf.
+    pub file_rows_by_leaf: BTreeMap<usize, Vec<usize>>,
     /// Referenced files whose rows are not sorted by key then timestamp.
     pub unsorted_files: Vec<String>,
+    /// Referenced files holding a key outside their partition's region.
+    pub misrouted_files: Vec<String>,
     /// `AddFiles` transactions per job id.
     pub commits_by_job: BTreeMap<String, usize>,
     /// Objects left in attempt directories other than the manifests of committed runs and the
@@ -33,6 +42,11 @@ pub struct TableContents {
 impl TableContents {
     pub fn total_rows(&self) -> usize {
         self.rows_by_leaf.values().map(Vec::len).sum()
+    }
+
+    /// Whether the sidecars are exactly one per referenced file.
+    pub fn one_sketch_per_file(&self) -> bool {
+        self.sketch_objects == self.referenced.iter().map(|f| sketches_path(f)).collect()
     }
 
     /// Every row of the table, sorted.
@@ -57,6 +71,8 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
 
     let mut rows_by_leaf: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut unsorted_files = Vec::new();
+    let mut misrouted_files = Vec::new();
+    let mut file_rows_by_leaf: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for file in &state.files {
         let location = stores.resolve(&file.filename).unwrap();
         let bytes = location.store.get(&location.path).await.unwrap().bytes().await.unwrap();
@@ -64,7 +80,14 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
         if !is_sorted_by(&batches, &["key", "timestamp"]) {
             unsorted_files.push(file.filename.clone());
         }
-        rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().extend(rows_as_strings(&batches));
+        let region = &state.partitions.get(&file.partition_id).expect("a referenced partition").region;
+        let keys = batches.iter().flat_map(|b| b.column_by_name("key").expect("a key column").as_string::<i32>().iter());
+        if !keys.into_iter().all(|key| region.contains(&[KeyRef::String(key.expect("keys are never null"))])) {
+            misrouted_files.push(file.filename.clone());
+        }
+        let rows = rows_as_strings(&batches);
+        file_rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().push(rows.len());
+        rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().extend(rows);
     }
     rows_by_leaf.values_mut().for_each(|rows| rows.sort());
 
@@ -80,11 +103,15 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
         }
     }
     let attempt_leftovers = list(&table.dir().child("bulk_import")).await.into_iter().filter(|u| !u.ends_with("/manifest.json") && !u.ends_with("/abandoned")).collect();
+    let data_objects = list(&table.dir().child("data")).await;
     TableContents {
         rows_by_leaf,
         referenced: state.files.iter().map(|f| f.filename.clone()).collect(),
-        data_objects: list(&table.dir().child("data")).await.into_iter().collect(),
+        data_objects: data_objects.iter().filter(|o| !o.ends_with(".sketches")).cloned().collect(),
+        sketch_objects: data_objects.iter().filter(|o| o.ends_with(".sketches")).cloned().collect(),
+        file_rows_by_leaf,
         unsorted_files,
+        misrouted_files,
         commits_by_job,
         attempt_leftovers,
     }

@@ -119,6 +119,7 @@ async fn rust_and_third_party_clients_import_exactly_what_the_embedded_engine_do
         assert!(contents.unsorted_files.is_empty(), "{table}: unsorted files {:?}", contents.unsorted_files);
         assert_eq!(contents.commits_by_job.get(job), Some(&1), "{table}: {:?}", contents.commits_by_job);
         assert_eq!(contents.data_objects, contents.referenced, "{table}: files on disk beside the referenced ones");
+        assert!(contents.one_sketch_per_file(), "{table}: sketches {:?}", contents.sketch_objects);
         assert!(contents.attempt_leftovers.is_empty(), "{table}: {:?}", contents.attempt_leftovers);
     }
     // Both executors ran tasks: shuffle data crossed between processes.

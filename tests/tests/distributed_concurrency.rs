@@ -71,5 +71,6 @@ async fn concurrent_jobs_commit_once_each_and_a_cancelled_job_leaves_nothing() {
     let contents = table_contents(&store, S3Options::default(), "cancelled").await;
     assert!(contents.commits_by_job.is_empty(), "{:?}", contents.commits_by_job);
     assert!(contents.data_objects.is_empty(), "files left by a cancelled job: {:?}", contents.data_objects);
+    assert!(contents.sketch_objects.is_empty(), "sketches left by a cancelled job: {:?}", contents.sketch_objects);
     assert!(contents.attempt_leftovers.is_empty(), "{:?}", contents.attempt_leftovers);
 }

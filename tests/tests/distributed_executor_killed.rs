@@ -40,6 +40,7 @@ async fn a_killed_executor_loses_and_duplicates_nothing() {
         api::JobStatus::Failed => {
             assert!(contents.commits_by_job.is_empty(), "{:?}", contents.commits_by_job);
             assert!(contents.data_objects.is_empty(), "orphan files: {:?}", contents.data_objects);
+            assert!(contents.sketch_objects.is_empty(), "orphan sketches: {:?}", contents.sketch_objects);
             assert!(contents.attempt_leftovers.is_empty(), "{:?}", contents.attempt_leftovers);
             eprintln!("the job failed cleanly: {}", last.message);
             // A failed job may be submitted again under its id; it runs on what is left.

@@ -48,5 +48,6 @@ async fn a_restarted_service_loses_no_job_and_commits_once() {
     assert_eq!(contents.commits_by_job.get("running-job"), Some(&1));
     assert_eq!(contents.commits_by_job.get("queued-job"), Some(&1));
     assert_eq!(contents.data_objects, contents.referenced, "files of the interrupted run were left behind");
+    assert!(contents.one_sketch_per_file(), "sketches of the interrupted run were left behind: {:?}", contents.sketch_objects);
     assert!(contents.unsorted_files.is_empty());
 }

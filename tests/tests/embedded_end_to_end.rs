@@ -38,7 +38,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.clone()).unwrap();
-    let table = driver.tables().create("system-test", schema.clone(), Default::default(), tree).await.unwrap();
+    let table = driver.tables().create("system-test", schema.clone(), without_pre_split(), tree).await.unwrap();
     std::fs::write(dir.path().join("splits.txt"), format_split_points(&split_points)).unwrap();
 
     let job = format!(r#"{{"id": "job-e2e", "tableName": "system-test", "files": ["{}"]}}"#, input.display());
@@ -53,11 +53,15 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
     let partitions = log.partitions(&schema);
     assert_eq!(partitions.leaf_count(), LEAVES);
     let references = log.file_references();
-    let data_files: Vec<_> = files_below(&store.join(table.id()).join("data"));
+    let (sketches, data_files): (Vec<_>, Vec<_>) =
+        files_below(&store.join(table.id()).join("data")).into_iter().partition(|p| p.extension().is_some_and(|e| e == "sketches"));
 
-    // The committed references are exactly the files on disk, with their row counts.
+    // The committed references are exactly the files on disk, with their row counts, each with
+    // its sketches beside it.
     let referenced: HashSet<_> = references.keys().map(|u| local_path(u)).collect();
     assert_eq!(referenced, data_files.iter().cloned().collect::<HashSet<_>>(), "references and files differ");
+    let sidecars: HashSet<_> = referenced.iter().map(|p| p.with_extension("sketches")).collect();
+    assert_eq!(sidecars, sketches.into_iter().collect::<HashSet<_>>(), "not one sketches file per data file");
     for (url, (_, rows, job_id)) in &references {
         assert_eq!(parquet_row_count(&local_path(url)), *rows, "{url}");
         assert_eq!(job_id.as_deref(), Some("job-e2e"));

@@ -20,7 +20,9 @@ async fn setup(dir: &std::path::Path, rows: u64, leaves: usize, tables: &[(&str,
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
     for (name, properties) in tables {
-        driver.tables().create(name, schema.clone(), properties.clone(), tree.clone()).await.unwrap();
+        let mut properties = properties.clone();
+        properties.0.extend(without_pre_split().0);
+        driver.tables().create(name, schema.clone(), properties, tree.clone()).await.unwrap();
     }
     (driver, input)
 }

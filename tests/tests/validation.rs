@@ -30,7 +30,7 @@ impl Setup {
         let schema = Schema::from_json(SCHEMA_JSON).unwrap();
         let points = vec![KeyValue::String("g".into()), KeyValue::String("p".into())];
         let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
-        let table = driver.tables().create("t", schema, Default::default(), tree).await.unwrap();
+        let table = driver.tables().create("t", schema, without_pre_split(), tree).await.unwrap();
         Setup { table_id: table.id().to_string(), _dir: dir, root, driver }
     }
 

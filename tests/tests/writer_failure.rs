@@ -16,7 +16,7 @@ async fn an_injected_writer_failure_commits_nothing_and_leaves_no_files() {
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
-    let table = driver.tables().create("t", schema, Default::default(), tree).await.unwrap();
+    let table = driver.tables().create("t", schema, without_pre_split(), tree).await.unwrap();
 
     let job = format!(r#"{{"id": "doomed", "tableName": "t", "files": ["{}"]}}"#, input.display());
     // Four writer tasks of four leaves each: every task completes two files, then fails.

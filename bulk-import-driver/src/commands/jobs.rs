@@ -26,6 +26,9 @@ fn describe(event: &JobEvent) -> String {
         }
         JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
         JobEvent::Started { algorithm, run_id } => format!("STARTED run {run_id} ({algorithm})"),
+        JobEvent::PartitionsSplit { leaves_before, leaves_after, transaction_number, .. } => {
+            format!("PARTITIONS SPLIT: {leaves_before} leaves to {leaves_after} (transaction {transaction_number})")
+        }
         JobEvent::Running { engine_job_id, seconds_since_started, .. } => {
             format!("RUNNING as Ballista job {engine_job_id}, {seconds_since_started:.3} s after submission")
         }

@@ -24,6 +24,7 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::properties::ParquetSettings;
+use crate::sketch::{Sketches, sketches_path};
 use crate::store::join_url;
 
 /// What the writer needs to know, all of it carried in the plan to whichever executor runs it.
@@ -43,6 +44,8 @@ pub struct FileWriterConfig {
     pub attempt_dir_url: String,
     /// Test hook: a task fails once it has completed this many files.
     pub fail_after_files: Option<u32>,
+    /// Whether each data file gets a `<uuid>.sketches` sidecar of its row keys.
+    pub write_sketches: bool,
 }
 
 /// The schema of the writer's output: one row per file written.
@@ -119,6 +122,10 @@ impl ExecutionPlan for PartitionFileWriterExec {
     }
 }
 
+fn external(e: crate::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// The store and path of a `scheme://bucket/path` URL, from the task's object store registry.
 fn resolve(context: &TaskContext, url: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let parsed = Url::parse(url).map_err(|e| DataFusionError::Configuration(format!("{url}: {e}")))?;
@@ -131,8 +138,10 @@ fn resolve(context: &TaskContext, url: &str) -> Result<(Arc<dyn ObjectStore>, Pa
 struct OpenFile {
     leaf: u32,
     url: String,
+    path: Path,
     rows: u64,
     writer: AsyncArrowWriter<BufWriter>,
+    sketches: Option<Sketches>,
 }
 
 struct Written {
@@ -152,6 +161,7 @@ async fn write_partition(
     let leaf_index = input_schema.index_of(&config.leaf_column)?;
     let data_columns: Vec<usize> = (0..input_schema.fields().len()).filter(|&i| i != leaf_index).collect();
     let file_schema = Arc::new(input_schema.project(&data_columns)?);
+    let row_key_types: Vec<DataType> = file_schema.fields()[..config.row_key_count].iter().map(|f| f.data_type().clone()).collect();
     let properties = config.parquet.writer_properties(&file_schema, config.row_key_count, config.sort_key_count);
     let (data_store, data_root) = resolve(context, &config.data_root_url)?;
     let (attempt_store, attempt_dir) = resolve(context, &config.attempt_dir_url)?;
@@ -196,12 +206,17 @@ async fn write_partition(
                 let marker = attempt_dir.clone().join("files").join(file_id.to_string().as_str());
                 attempt_store.put(&marker, PutPayload::from(url.clone().into_bytes())).await?;
                 abandoned.check().await?;
-                let sink = BufWriter::new(data_store.clone(), path);
+                let sink = BufWriter::new(data_store.clone(), path.clone());
                 let writer = AsyncArrowWriter::try_new(sink, file_schema.clone(), Some(WriterProperties::clone(&properties)))?;
-                current = Some(OpenFile { leaf, url, rows: 0, writer });
+                let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose().map_err(external)?;
+                current = Some(OpenFile { leaf, url, path, rows: 0, writer, sketches });
             }
             let file = current.as_mut().expect("a file is open");
-            file.writer.write(&data.slice(start, end - start)).await?;
+            let slice = data.slice(start, end - start);
+            if let Some(sketches) = file.sketches.as_mut() {
+                sketches.update(&slice.columns()[..config.row_key_count]).map_err(external)?;
+            }
+            file.writer.write(&slice).await?;
             file.rows += (end - start) as u64;
             start = end;
         }
@@ -281,11 +296,14 @@ async fn close(
     data_store: &Arc<dyn ObjectStore>,
 ) -> Result<()> {
     file.writer.finish().await?;
+    let sidecar = Path::from(sketches_path(file.path.as_ref()));
+    if let Some(sketches) = &file.sketches {
+        data_store.put(&sidecar, PutPayload::from(sketches.to_bytes())).await?;
+    }
     if let Err(e) = abandoned.check().await {
         // The driver may already have swept the attempt: this file is ours to remove.
-        let path = Path::from_url_path(Url::parse(&file.url).map_err(|e| DataFusionError::External(Box::new(e)))?.path())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let _ = data_store.delete(&path).await;
+        let _ = data_store.delete(&file.path).await;
+        let _ = data_store.delete(&sidecar).await;
         return Err(e);
     }
     written.partition_ids.push(config.leaf_partition_ids[file.leaf as usize].clone());

@@ -1,10 +1,14 @@
 //! Physical plan nodes of the bulk import engine, carried to executors by [`crate::codec`].
 
 pub mod file_writer;
+pub mod key_range;
+pub mod label_rows;
 pub mod leaf_partition;
 pub mod leaf_sort;
 pub mod proto_convert;
 
 pub use file_writer::{FileWriterConfig, PartitionFileWriterExec, written_files_schema};
-pub use leaf_partition::LeafPartitionExec;
+pub use key_range::{KeyRangeExec, KeyRanges};
+pub use label_rows::{LabelRowsExec, RowLabeller};
+pub use leaf_partition::{LeafLabels, LeafPartitionExec};
 pub use leaf_sort::LeafSortExec;

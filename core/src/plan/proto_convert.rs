@@ -1,5 +1,8 @@
 //! Conversions between the domain types carried by plan nodes and their protobuf messages.
 
+use arrow::array::RecordBatch;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
 use bulk_import_proto::plan as pb;
 use datafusion::common::{DataFusionError, Result};
 
@@ -139,5 +142,23 @@ pub fn parquet_from_proto(m: &pb::ParquetSettings) -> ParquetSettings {
         dictionary_values: m.dictionary_values,
         statistics_truncate_length: m.statistics_truncate_length,
         column_index_truncate_length: m.column_index_truncate_length,
+    }
+}
+
+/// One batch as an Arrow IPC stream.
+pub fn batch_to_ipc(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    Ok(writer.into_inner()?)
+}
+
+/// The one batch of an Arrow IPC stream written by [`batch_to_ipc`].
+pub fn batch_from_ipc(bytes: &[u8]) -> Result<RecordBatch> {
+    let mut reader = StreamReader::try_new(bytes, None)?;
+    let schema = reader.schema();
+    match reader.next() {
+        Some(batch) => Ok(batch?),
+        None => Ok(RecordBatch::new_empty(schema)),
     }
 }

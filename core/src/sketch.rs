@@ -1,0 +1,351 @@
+//! Sleeper's `.sketches` sidecar: for every data file, one DataSketches classic quantiles sketch
+//! (Java's `quantiles.ItemsSketch`, C++'s `quantiles_sketch`) per row-key field, in schema order,
+//! each as a 4-byte big-endian length and the sketch's bytes. Sleeper reads them to find split
+//! points when it splits partitions, and so does our pre-split.
+//!
+//! The sketch is the classic algorithm: items collect in a base buffer of `2k`; a full buffer is
+//! sorted and halved (every other item, from a random offset) into a level of `k` items of
+//! twice the weight, carrying upwards like a binary counter. Items compare as Sleeper's
+//! comparators do: longs (ints widened), strings in Java's `String.compareTo` order, byte arrays
+//! as signed bytes. The serialised form is DataSketches' compact, ordered layout (serial
+//! version 3), with items encoded by `ArrayOfLongsSerDe`, `ArrayOfStringsSerDe` and Sleeper's
+//! `ArrayOfByteArraysSerSe` (a 4-byte little-endian length and the bytes).
+
+use std::cmp::Ordering;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Int32Type, Int64Type};
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+
+use crate::error::{Error, Result};
+use crate::key::{java_string_cmp, signed_bytes_cmp};
+
+/// Sleeper's sketch size: normalised rank error about 0.17%.
+pub const K: usize = 1024;
+
+const SERIAL_VERSION: u8 = 3;
+const FAMILY_QUANTILES: u8 = 8;
+const FLAG_EMPTY: u8 = 0x04;
+const FLAG_COMPACT: u8 = 0x08;
+const FLAG_ORDERED: u8 = 0x10;
+
+/// An item a sketch holds: how it orders and how it is serialised.
+pub trait SketchItem: Clone {
+    fn order(a: &Self, b: &Self) -> Ordering;
+    fn serialise(&self, out: &mut Vec<u8>);
+}
+
+impl SketchItem for i64 {
+    fn order(a: &Self, b: &Self) -> Ordering {
+        a.cmp(b)
+    }
+
+    fn serialise(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// A string, in Java's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaString(pub Box<str>);
+
+impl SketchItem for JavaString {
+    fn order(a: &Self, b: &Self) -> Ordering {
+        java_string_cmp(&a.0, &b.0)
+    }
+
+    fn serialise(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.0.as_bytes());
+    }
+}
+
+/// A byte array, in Java's signed-byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaBytes(pub Box<[u8]>);
+
+impl SketchItem for JavaBytes {
+    fn order(a: &Self, b: &Self) -> Ordering {
+        signed_bytes_cmp(&a.0, &b.0)
+    }
+
+    fn serialise(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.0);
+    }
+}
+
+/// A classic quantiles sketch of `T`.
+#[derive(Debug)]
+pub struct QuantilesSketch<T> {
+    n: u64,
+    min: Option<T>,
+    max: Option<T>,
+    /// Unsorted, fewer than `2k` items, each of weight 1.
+    base: Vec<T>,
+    /// Level `i`, when full, holds `k` sorted items of weight `2^(i+1)`.
+    levels: Vec<Option<Vec<T>>>,
+    rng: StdRng,
+}
+
+impl<T: SketchItem> Default for QuantilesSketch<T> {
+    fn default() -> Self {
+        Self::with_seed(rand::rng().random())
+    }
+}
+
+impl<T: SketchItem> QuantilesSketch<T> {
+    /// A sketch whose halving offsets come from `seed` (tests pin it; files use a random one).
+    pub fn with_seed(seed: u64) -> Self {
+        QuantilesSketch { n: 0, min: None, max: None, base: Vec::with_capacity(2 * K), levels: Vec::new(), rng: StdRng::seed_from_u64(seed) }
+    }
+
+    pub fn n(&self) -> u64 {
+        self.n
+    }
+
+    pub fn update(&mut self, item: T) {
+        if self.min.as_ref().is_none_or(|m| T::order(&item, m).is_lt()) {
+            self.min = Some(item.clone());
+        }
+        if self.max.as_ref().is_none_or(|m| T::order(&item, m).is_gt()) {
+            self.max = Some(item.clone());
+        }
+        self.n += 1;
+        self.base.push(item);
+        if self.base.len() == 2 * K {
+            let mut full = std::mem::replace(&mut self.base, Vec::with_capacity(2 * K));
+            full.sort_by(T::order);
+            let carry = self.halve(full);
+            self.carry(carry);
+        }
+    }
+
+    /// Every other item of `sorted` (`2k` items), from a random offset.
+    fn halve(&mut self, sorted: Vec<T>) -> Vec<T> {
+        let offset = usize::from(self.rng.next_u32() & 1 == 1);
+        sorted.into_iter().skip(offset).step_by(2).collect()
+    }
+
+    /// Adds `k` sorted items of level-0 weight, merging upwards through occupied levels.
+    fn carry(&mut self, mut items: Vec<T>) {
+        let mut level = 0;
+        loop {
+            if level == self.levels.len() {
+                self.levels.push(None);
+            }
+            match self.levels[level].take() {
+                None => {
+                    self.levels[level] = Some(items);
+                    return;
+                }
+                Some(resident) => {
+                    let merged = merge_sorted(resident, items);
+                    items = self.halve(merged);
+                    level += 1;
+                }
+            }
+        }
+    }
+
+    /// DataSketches' compact, ordered serialisation.
+    pub fn serialise(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let empty = self.n == 0;
+        out.push(if empty { 1 } else { 2 });
+        out.push(SERIAL_VERSION);
+        out.push(FAMILY_QUANTILES);
+        out.push(FLAG_COMPACT | FLAG_ORDERED | if empty { FLAG_EMPTY } else { 0 });
+        out.extend_from_slice(&(K as u16).to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        if let (false, Some(min), Some(max)) = (empty, &self.min, &self.max) {
+            out.extend_from_slice(&self.n.to_le_bytes());
+            min.serialise(&mut out);
+            max.serialise(&mut out);
+            let mut base = self.base.clone();
+            base.sort_by(T::order);
+            for item in base.iter().chain(self.levels.iter().flatten().flatten()) {
+                item.serialise(&mut out);
+            }
+        }
+        out
+    }
+}
+
+fn merge_sorted<T: SketchItem>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        let next = if T::order(y, x).is_lt() { b.next() } else { a.next() };
+        out.extend(next);
+    }
+    out.extend(a);
+    out.extend(b);
+    out
+}
+
+/// The sketch of one row-key field, by the type Sleeper sketches it as.
+#[derive(Debug)]
+enum FieldSketch {
+    Long(QuantilesSketch<i64>),
+    String(QuantilesSketch<JavaString>),
+    Bytes(QuantilesSketch<JavaBytes>),
+}
+
+/// The sketches of one data file: one per row-key field.
+#[derive(Debug)]
+pub struct Sketches {
+    fields: Vec<FieldSketch>,
+}
+
+impl Sketches {
+    /// Empty sketches for row keys of the given Arrow types (Int32, Int64, Utf8, Binary).
+    pub fn new(row_key_types: &[DataType]) -> Result<Self> {
+        let fields = row_key_types
+            .iter()
+            .map(|t| match t {
+                DataType::Int32 | DataType::Int64 => Ok(FieldSketch::Long(QuantilesSketch::default())),
+                DataType::Utf8 => Ok(FieldSketch::String(QuantilesSketch::default())),
+                DataType::Binary => Ok(FieldSketch::Bytes(QuantilesSketch::default())),
+                other => Err(Error::Sketch(format!("no sketch for row keys of type {other}"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Sketches { fields })
+    }
+
+    /// Adds every row of the row-key columns, in schema order. Keys are never null.
+    pub fn update(&mut self, row_keys: &[ArrayRef]) -> Result<()> {
+        for (sketch, column) in self.fields.iter_mut().zip(row_keys) {
+            if column.null_count() > 0 {
+                return Err(Error::Sketch("a row key column holds nulls".into()));
+            }
+            match (sketch, column.data_type()) {
+                (FieldSketch::Long(s), DataType::Int64) => column.as_primitive::<Int64Type>().values().iter().for_each(|&v| s.update(v)),
+                (FieldSketch::Long(s), DataType::Int32) => {
+                    column.as_primitive::<Int32Type>().values().iter().for_each(|&v| s.update(i64::from(v)))
+                }
+                (FieldSketch::String(s), DataType::Utf8) => {
+                    column.as_string::<i32>().iter().flatten().for_each(|v| s.update(JavaString(v.into())))
+                }
+                (FieldSketch::Bytes(s), DataType::Binary) => {
+                    column.as_binary::<i32>().iter().flatten().for_each(|v| s.update(JavaBytes(v.into())))
+                }
+                (_, other) => return Err(Error::Sketch(format!("a row key column of type {other} does not match its sketch"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The sidecar's bytes: per field, a 4-byte big-endian length, then the sketch.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for field in &self.fields {
+            let bytes = match field {
+                FieldSketch::Long(s) => s.serialise(),
+                FieldSketch::String(s) => s.serialise(),
+                FieldSketch::Bytes(s) => s.serialise(),
+            };
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+}
+
+/// The sidecar's name for a data file: `<uuid>.parquet` becomes `<uuid>.sketches`.
+pub fn sketches_path(data_file: &str) -> String {
+    let stem = data_file.strip_suffix(".parquet").unwrap_or(data_file);
+    format!("{stem}.sketches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The items a sketch holds with their weights, sorted: what its quantiles are read from.
+    fn weighted<T: SketchItem>(sketch: &QuantilesSketch<T>) -> Vec<(T, u64)> {
+        let mut items: Vec<(T, u64)> = sketch.base.iter().map(|i| (i.clone(), 1)).collect();
+        for (level, items_at) in sketch.levels.iter().enumerate() {
+            items.extend(items_at.iter().flatten().map(|i| (i.clone(), 2u64 << level)));
+        }
+        items.sort_by(|a, b| T::order(&a.0, &b.0));
+        items
+    }
+
+    #[test]
+    fn the_weights_always_add_up_to_n_and_levels_follow_its_bits() {
+        let mut sketch = QuantilesSketch::<i64>::with_seed(1);
+        for i in 0..(2 * K as i64 * 11 + 37) {
+            sketch.update((i * 7919) % 100_003);
+        }
+        let total: u64 = weighted(&sketch).iter().map(|(_, w)| w).sum();
+        assert_eq!(total, sketch.n());
+        assert_eq!(sketch.base.len(), 37);
+        let pattern: Vec<bool> = sketch.levels.iter().map(Option::is_some).collect();
+        assert_eq!(pattern, [true, true, false, true], "11 = 0b1011");
+        assert!(sketch.levels.iter().flatten().all(|l| l.len() == K && l.is_sorted()));
+    }
+
+    #[test]
+    fn quantiles_are_within_the_error_bound() {
+        let n = 1_000_000i64;
+        let mut sketch = QuantilesSketch::<i64>::with_seed(7);
+        for i in 0..n {
+            sketch.update((i * 104_729) % n);
+        }
+        let items = weighted(&sketch);
+        let mut seen = 0u64;
+        for (value, weight) in items {
+            seen += weight;
+            // The true rank of `value` is `value` itself (a permutation of 0..n).
+            let error = (seen as f64 - value as f64).abs() / n as f64;
+            assert!(error < 0.01, "item {value} at estimated rank {seen}");
+        }
+    }
+
+    #[test]
+    fn strings_order_as_java_and_serialise_with_little_endian_lengths() {
+        let mut sketch = QuantilesSketch::<JavaString>::with_seed(3);
+        for s in ["b", "\u{1F600}", "\u{FFFF}", "a"] {
+            sketch.update(JavaString(s.into()));
+        }
+        assert_eq!(sketch.min.as_ref().unwrap().0.as_ref(), "a");
+        assert_eq!(sketch.max.as_ref().unwrap().0.as_ref(), "\u{FFFF}", "U+FFFF is after a surrogate pair in UTF-16");
+        let bytes = sketch.serialise();
+        assert_eq!(&bytes[..8], &[2, 3, 8, 0x18, 0x00, 0x04, 0, 0]);
+        assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), 4);
+        assert_eq!(&bytes[16..21], &[1, 0, 0, 0, b'a']);
+    }
+
+    #[test]
+    fn an_empty_sketch_is_one_preamble_long() {
+        assert_eq!(QuantilesSketch::<i64>::with_seed(0).serialise(), [1, 3, 8, 0x1c, 0x00, 0x04, 0, 0]);
+    }
+
+    #[test]
+    fn byte_arrays_order_as_signed_bytes() {
+        let mut sketch = QuantilesSketch::<JavaBytes>::with_seed(3);
+        for b in [vec![0x7f], vec![0x80], vec![0x00]] {
+            sketch.update(JavaBytes(b.into()));
+        }
+        assert_eq!(sketch.min.unwrap().0.as_ref(), &[0x80], "0x80 is -128");
+    }
+
+    #[test]
+    fn the_sidecar_frames_each_field_with_a_big_endian_length() {
+        use std::sync::Arc;
+        let mut sketches = Sketches::new(&[DataType::Int32, DataType::Utf8]).unwrap();
+        let ints: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![3, 1, 2]));
+        let strings: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["x", "y", "z"]));
+        sketches.update(&[ints, strings]).unwrap();
+        let bytes = sketches.to_bytes();
+        let first = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        // Preamble, n, min, max and three longs.
+        assert_eq!(first, 16 + 8 * 5);
+        assert_eq!(i64::from_le_bytes(bytes[4 + 16..4 + 24].try_into().unwrap()), 1, "the int min, widened");
+        let second = u32::from_be_bytes(bytes[4 + first..8 + first].try_into().unwrap()) as usize;
+        assert_eq!(bytes.len(), 8 + first + second);
+        assert_eq!(sketches_path("a/b/c.parquet"), "a/b/c.sketches");
+    }
+}
