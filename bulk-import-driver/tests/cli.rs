@@ -28,7 +28,9 @@ fn generate_create_run_and_inspect() {
     assert_eq!(splits.lines().count(), 7);
     std::fs::write(d.join("splits.txt"), &splits).unwrap();
     std::fs::write(d.join("schema.json"), bulk_import_driver::generate::SCHEMA_JSON).unwrap();
-    let created = ok(d, &["table", "create", "events", "--schema", "schema.json", "--split-points", "splits.txt"]);
+    // Keep the 8 leaves: no automatic pre-split.
+    std::fs::write(d.join("table.properties"), "sleeper.table.bulk.import.min.leaf.partitions=0\n").unwrap();
+    let created = ok(d, &["table", "create", "events", "--schema", "schema.json", "--split-points", "splits.txt", "--properties", "table.properties"]);
     assert!(created.contains("with 8 leaf partitions"), "{created}");
     assert!(ok(d, &["table", "list"]).starts_with("events\t"));
 
