@@ -1,15 +1,18 @@
 //! The job service (`bulk-import serve`): `BulkImportService` over gRPC, with server reflection,
-//! in front of a queue of accepted jobs that run on the embedded engine or a remote scheduler.
+//! in front of a queue of accepted jobs that run on the embedded engine or a remote scheduler;
+//! and KEDA's external scaler API, which sizes an executor pool by that queue.
 
 pub mod grpc;
 pub mod queue;
 pub mod recovery;
+pub mod scaler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
+use bulk_import_proto::keda::external_scaler_server::ExternalScalerServer;
 use bulk_import_proto::service::FILE_DESCRIPTOR_SET;
 use bulk_import_proto::service::bulk_import_service_server::BulkImportServiceServer;
 
@@ -17,6 +20,7 @@ use crate::runner::{Driver, RunOptions};
 use grpc::JobService;
 use queue::JobQueue;
 use recovery::{RestartPolicy, recover};
+use scaler::QueueScaler;
 
 /// How the service runs jobs.
 #[derive(Debug, Clone)]
@@ -36,6 +40,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     if requeued > 0 {
         tracing::info!("{requeued} unfinished jobs queued again");
     }
+    let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
     let service = BulkImportServiceServer::new(JobService::new(driver, queue))
         .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
         .max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
@@ -50,6 +55,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     println!("bulk-import service listening on {address}");
     tonic::transport::Server::builder()
         .add_service(service)
+        .add_service(scaler)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)

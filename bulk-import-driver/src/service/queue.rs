@@ -83,6 +83,11 @@ impl JobQueue {
         self.active.lock().expect("queue lock poisoned").remove(&job_id);
     }
 
+    /// How many jobs are queued or running here.
+    pub fn active_jobs(&self) -> usize {
+        self.active.lock().expect("queue lock poisoned").len()
+    }
+
     /// Progress of a job queued or running here.
     pub fn watch(&self, job_id: &str) -> Option<watch::Receiver<Progress>> {
         self.active.lock().expect("queue lock poisoned").get(job_id).map(|c| c.progress.subscribe())
