@@ -6,8 +6,6 @@
 //! other, re-validated against the new tree, is refused; its job re-reads the tree and, finding
 //! enough leaves, imports into it without splitting.
 
-use std::sync::Arc;
-
 use bulk_import_core::Error;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::presplit::extension;
@@ -39,10 +37,7 @@ pub async fn ensure_leaves(table: &Table, files: &[InputFile]) -> anyhow::Result
     if tree.leaf_count() >= min_leaves {
         return Ok((tree, None));
     }
-    let table_schema = table.schema().arrow_schema();
-    let key_indices = table.schema().row_keys().iter().map(|k| table_schema.index_of(&k.name)).collect::<Result<Vec<_>, _>>()?;
-    let key_schema = Arc::new(table_schema.project(&key_indices)?);
-    let sample = sample_keys(files, key_schema, min_leaves * SAMPLE_ROWS_PER_LEAF).await?;
+    let sample = sample_keys(files, table, &table.schema().row_keys(), min_leaves * SAMPLE_ROWS_PER_LEAF).await?;
     for _ in 0..ATTEMPTS {
         let leaves_before = tree.leaf_count();
         let Some(transaction) = extension(&tree, sample.columns(), min_leaves)? else {

@@ -129,8 +129,7 @@ impl<T: SketchItem> QuantilesSketch<T> {
                 chunk.sort_by(|&a, &b| order(a, b));
                 self.observe_extremes(&item(chunk[0]), &item(chunk[2 * K - 1]));
                 self.n += 2 * K as u64;
-                let offset = usize::from(self.rng.next_u32() & 1 == 1);
-                let kept = chunk.iter().skip(offset).step_by(2).map(|&i| item(i)).collect();
+                let kept = chunk.iter().skip(self.halving_offset()).step_by(2).map(|&i| item(i)).collect();
                 self.carry(kept);
                 row += 2 * K;
             } else {
@@ -149,9 +148,14 @@ impl<T: SketchItem> QuantilesSketch<T> {
         }
     }
 
+    /// Where halving starts: the first or the second item, at random.
+    fn halving_offset(&mut self) -> usize {
+        usize::from(self.rng.next_u32() & 1 == 1)
+    }
+
     /// Every other item of `sorted` (`2k` items), from a random offset.
     fn halve(&mut self, sorted: Vec<T>) -> Vec<T> {
-        let offset = usize::from(self.rng.next_u32() & 1 == 1);
+        let offset = self.halving_offset();
         sorted.into_iter().skip(offset).step_by(2).collect()
     }
 

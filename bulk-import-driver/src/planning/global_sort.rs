@@ -37,11 +37,8 @@ pub const RANGE_COLUMN: &str = "__sleeper_range";
 pub async fn plan(input: &PlanInput<'_>) -> Result<Arc<dyn ExecutionPlan>> {
     check_reserved(input.table, &[LEAF_COLUMN, RANGE_COLUMN])?;
     let ranges = input.shuffle_partitions.max(1);
-    let table_schema = input.table.schema().arrow_schema();
     let sort_columns = input.table.schema().row_and_sort_keys();
-    let indices = sort_columns.iter().map(|k| table_schema.index_of(&k.name)).collect::<Result<Vec<_>, _>>()?;
-    let key_schema = Arc::new(table_schema.project(&indices)?);
-    let sample = sample_keys(input.files, key_schema, (ranges * ROWS_PER_RANGE).max(MIN_SAMPLE_ROWS)).await?;
+    let sample = sample_keys(input.files, input.table, &sort_columns, (ranges * ROWS_PER_RANGE).max(MIN_SAMPLE_ROWS)).await?;
     let cuts = cuts_from_sample(&sample, ranges)?;
     let mut labels = hash_labels(ranges)?;
     labels.truncate(cuts.num_rows() + 1);

@@ -6,9 +6,13 @@
 //! row groups costs a small fraction of the import, and spreading them keeps the sample
 //! representative of files that are themselves sorted.
 
+use std::sync::Arc;
+
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::{cast, concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
+use bulk_import_core::schema::KeyField;
+use bulk_import_core::table::Table;
 use datafusion::common::{DataFusionError, Result};
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
@@ -25,8 +29,11 @@ pub const ROWS_PER_RANGE: usize = 1000;
 /// At least this many rows are sampled, whatever the number of ranges.
 pub const MIN_SAMPLE_ROWS: usize = 20_000;
 
-/// About `target_rows` rows of the columns of `key_schema` (cast to its types), from all files.
-pub async fn sample_keys(files: &[InputFile], key_schema: SchemaRef, target_rows: usize) -> Result<RecordBatch> {
+/// About `target_rows` rows of the table's `keys` columns (with the table's types), from all files.
+pub async fn sample_keys(files: &[InputFile], table: &Table, keys: &[KeyField], target_rows: usize) -> Result<RecordBatch> {
+    let table_schema = table.schema().arrow_schema();
+    let indices = keys.iter().map(|k| table_schema.index_of(&k.name)).collect::<Result<Vec<_>, _>>()?;
+    let key_schema: SchemaRef = Arc::new(table_schema.project(&indices)?);
     let total: u64 = files.iter().map(|f| f.rows).sum();
     // Owned futures: a stream mapping borrowed files to futures is not provably `Send`.
     let reads: Vec<_> = files

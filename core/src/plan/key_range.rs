@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::{SortOptions, take_record_batch};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::{DataFusionError, Result};
@@ -23,9 +23,12 @@ use datafusion::physical_plan::metrics::Time;
 use datafusion::physical_plan::repartition::BatchPartitioner;
 
 use crate::plan::label_rows::{LabelRowsExec, RowLabeller};
+use crate::plan::leaf_sort::ASCENDING;
 
-/// Ascending, nulls last: the order rows are sorted in within a file (see `LeafSortExec`).
-const ASCENDING: SortOptions = SortOptions { descending: false, nulls_first: false };
+/// Normalised keys of a batch's columns in the order rows are sorted in within a file.
+fn ascending_converter(schema: &Schema) -> Result<RowConverter> {
+    Ok(RowConverter::new(schema.fields().iter().map(|f| SortField::new_with_options(f.data_type().clone(), ASCENDING)).collect())?)
+}
 
 pub type KeyRangeExec = LabelRowsExec<KeyRanges>;
 
@@ -47,7 +50,7 @@ impl KeyRanges {
         if labels.len() != cuts.num_rows() + 1 {
             return Err(DataFusionError::Internal(format!("{} cuts make {} ranges, not {}", cuts.num_rows(), cuts.num_rows() + 1, labels.len())));
         }
-        let converter = RowConverter::new(cuts.schema().fields().iter().map(|f| SortField::new_with_options(f.data_type().clone(), ASCENDING)).collect())?;
+        let converter = ascending_converter(&cuts.schema())?;
         let cut_rows = converter.convert_columns(cuts.columns())?;
         if (1..cut_rows.num_rows()).any(|i| cut_rows.row(i - 1) >= cut_rows.row(i)) {
             return Err(DataFusionError::Internal("key range cuts are not strictly ascending".into()));
@@ -95,7 +98,7 @@ impl RowLabeller for KeyRanges {
 /// numbers of sampled rows: the distinct keys at the sample's quantiles, ascending. Fewer ranges
 /// come out when the sample has too few distinct keys.
 pub fn cuts_from_sample(sample: &RecordBatch, ranges: usize) -> Result<RecordBatch> {
-    let converter = RowConverter::new(sample.schema().fields().iter().map(|f| SortField::new_with_options(f.data_type().clone(), ASCENDING)).collect())?;
+    let converter = ascending_converter(&sample.schema())?;
     let rows = converter.convert_columns(sample.columns())?;
     let mut order: Vec<usize> = (0..rows.num_rows()).collect();
     order.sort_unstable_by(|&a, &b| rows.row(a).cmp(&rows.row(b)));

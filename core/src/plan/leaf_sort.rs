@@ -35,7 +35,7 @@ use crate::key::byte_prefix;
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
 /// configured it before this operator replaced it).
-const ASCENDING: SortOptions = SortOptions { descending: false, nulls_first: false };
+pub(crate) const ASCENDING: SortOptions = SortOptions { descending: false, nulls_first: false };
 
 #[derive(Debug)]
 pub struct LeafSortExec {
