@@ -1,21 +1,21 @@
-//! The bulk import driver: job intake and validation, planning (one module per algorithm),
-//! submission to Ballista, commit, the job service, and the `bulk-import` command line.
+//! The bulk import driver. Its folders follow a job's path:
+//!
+//! - [`intake`]: the job JSON, its settings and input files, admission (ACCEPTED / REJECTED);
+//! - [`planning`]: pre-split, and one plan module per algorithm;
+//! - [`execution`]: the Ballista engine, the run and its monitor;
+//! - [`commit`]: the files written and the job's one commit;
+//! - [`driver`]: the [`Driver`] that holds the backend and engine and runs the stages in order;
+//! - [`service`]: the gRPC job service, its queue, recovery and KEDA scaler;
+//! - [`cli`]: the `bulk-import` command line; [`tools`]: data generation and the copy floor.
 
 pub mod cli;
-pub mod client;
-pub mod commands;
 pub mod commit;
-pub mod copy_floor;
-pub mod engine;
-pub mod generate;
-pub mod job;
-pub mod job_settings;
+pub mod driver;
+pub mod execution;
+pub mod intake;
 pub mod planning;
-pub mod pre_split;
-pub mod progress;
-pub mod runner;
 pub mod service;
-pub mod validation;
+pub mod tools;
 
-pub use engine::{Engine, EngineConfig};
-pub use runner::{Driver, EngineChoice, JobOutcome, JobSummary, RunControl, RunOptions};
+pub use driver::{Driver, EngineChoice, JobOutcome, JobSummary, RunControl, RunOptions};
+pub use execution::engine::{Engine, EngineConfig};

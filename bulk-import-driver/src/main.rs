@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use bulk_import_driver::cli::Cli;
-use bulk_import_driver::commands::dispatch;
+use bulk_import_driver::cli::args::Cli;
+use bulk_import_driver::cli::dispatch;
 
 #[tokio::main]
 async fn main() -> ExitCode {

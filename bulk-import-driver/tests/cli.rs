@@ -27,7 +27,7 @@ fn generate_create_run_and_inspect() {
     let splits = ok(d, &["generate", "--rows", "30000", "--files", "3", "--out", "input", "--split-points", "8"]);
     assert_eq!(splits.lines().count(), 7);
     std::fs::write(d.join("splits.txt"), &splits).unwrap();
-    std::fs::write(d.join("schema.json"), bulk_import_driver::generate::SCHEMA_JSON).unwrap();
+    std::fs::write(d.join("schema.json"), bulk_import_driver::tools::generate::SCHEMA_JSON).unwrap();
     // Keep the 8 leaves: no automatic pre-split.
     std::fs::write(d.join("table.properties"), "sleeper.table.bulk.import.min.leaf.partitions=0\n").unwrap();
     let created = ok(d, &["table", "create", "events", "--schema", "schema.json", "--split-points", "splits.txt", "--properties", "table.properties"]);
@@ -67,7 +67,7 @@ fn generate_create_run_and_inspect() {
 fn bad_table_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("schema.json"), bulk_import_driver::generate::SCHEMA_JSON).unwrap();
+    std::fs::write(d.join("schema.json"), bulk_import_driver::tools::generate::SCHEMA_JSON).unwrap();
     std::fs::write(d.join("splits.txt"), "m\nc\n").unwrap();
     let out = bulk_import(d, &["table", "create", "t", "--schema", "schema.json", "--split-points", "splits.txt"]);
     assert!(!out.status.success());

@@ -26,6 +26,17 @@ pub enum Error {
     FileAlreadyReferenced(String),
     #[error("partition {0:?} is not a leaf partition of the table")]
     NotALeafPartition(String),
+    /// A partition-tree change was made against a tree that has changed since it was read: a
+    /// leaf it splits is no longer a leaf, or a partition it adds now exists. Re-read and retry.
+    #[error("the partition tree changed: {0}")]
+    PartitionTreeChanged(String),
+    /// The backend cannot do this (for example, create tables in a Sleeper instance).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Another writer created the next entry of a log (a transaction, a job event) first; the
+    /// log is read again, and the entry re-validated, before the next try.
+    #[error("another writer appended to the log first")]
+    WriteConflict,
     #[error("gave up appending to the transaction log after {0} conflicts")]
     TooManyConflicts(usize),
     #[error("corrupt {what} at {location}: {reason}")]
@@ -38,4 +49,12 @@ pub enum Error {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// Lets plan nodes return core errors with `?`; DataFusion shows the error's sentence and keeps
+/// it as the source.
+impl From<Error> for datafusion::common::DataFusionError {
+    fn from(e: Error) -> Self {
+        datafusion::common::DataFusionError::External(Box::new(e))
+    }
 }

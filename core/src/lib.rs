@@ -1,7 +1,9 @@
 //! The domain of the Sleeper bulk import engine: schema, key order, partition tree, table
-//! properties, the state store and job tracker in the object store, and the physical plan nodes
-//! and codec that Ballista carries to executors.
+//! properties, the state-store seam and its backends ([`backend`]), the attempt directory, and
+//! the physical plan nodes and codec that Ballista carries to executors.
 
+pub mod attempt;
+pub mod backend;
 pub mod codec;
 pub mod error;
 pub mod key;
@@ -15,7 +17,6 @@ pub mod s3_args;
 pub mod schema;
 pub mod sketch;
 pub mod split_points;
-pub mod state_store;
 pub mod store;
 pub mod table;
 pub mod tracker;

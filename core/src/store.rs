@@ -185,10 +185,6 @@ fn store_key(url: &Url) -> String {
     format!("{}://{}/", url.scheme(), url.host_str().unwrap_or(""))
 }
 
-fn external(e: Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
 impl ObjectStoreRegistry for ObjectStores {
     fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         self.stores.lock().expect("object store cache poisoned").insert(store_key(url), store)
@@ -200,9 +196,9 @@ impl ObjectStoreRegistry for ObjectStores {
             return Ok(store.clone());
         }
         match url.scheme() {
-            "file" => self.store_for(&key, || Ok(Arc::new(LocalFileSystem::new()))).map_err(external),
+            "file" => self.store_for(&key, || Ok(Arc::new(LocalFileSystem::new()))).map_err(DataFusionError::from),
             "s3" | "s3a" => match url.host_str() {
-                Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(external),
+                Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(DataFusionError::from),
                 _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),
             },
             scheme => Err(DataFusionError::Configuration(format!("no object store for scheme {scheme:?} ({url})"))),

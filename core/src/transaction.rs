@@ -95,18 +95,20 @@ impl Transaction {
 /// grows at its leaves, so two extensions of the same leaves cannot both apply), every new
 /// partition must be new, and the result must be a valid tree.
 fn extended(tree: &PartitionTree, update_partitions: &[Partition], new_partitions: &[Partition]) -> Result<PartitionTree> {
-    let invalid = |m: String| Error::InvalidPartitions(m);
     let mut partitions = tree.partitions().to_vec();
     for update in update_partitions {
-        let at = partitions.iter().position(|p| p.id == update.id).ok_or_else(|| invalid(format!("no partition {:?} to update", update.id)))?;
+        let at = partitions
+            .iter()
+            .position(|p| p.id == update.id)
+            .ok_or_else(|| Error::InvalidPartitions(format!("no partition {:?} to update", update.id)))?;
         if !partitions[at].is_leaf {
-            return Err(invalid(format!("partition {:?} is no longer a leaf: the tree has been extended since", update.id)));
+            return Err(Error::PartitionTreeChanged(format!("partition {:?} is no longer a leaf: the tree has been extended since", update.id)));
         }
         partitions[at] = update.clone();
     }
     for new in new_partitions {
         if tree.get(&new.id).is_some() {
-            return Err(invalid(format!("partition {:?} already exists", new.id)));
+            return Err(Error::PartitionTreeChanged(format!("partition {:?} already exists", new.id)));
         }
         partitions.push(new.clone());
     }

@@ -7,7 +7,7 @@ use bulk_import_core::Error;
 use bulk_import_core::key::KeyType;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::KeyField;
-use bulk_import_core::state_store::StateStore;
+use bulk_import_core::backend::object_store::TransactionLog;
 use bulk_import_core::store::ObjectStores;
 use bulk_import_core::transaction::{AddedFile, FileReference, Transaction};
 
@@ -32,7 +32,7 @@ fn add(job: &str, file: &str) -> Transaction {
 
 async fn initialised(dir: &std::path::Path) -> Arc<ObjectStores> {
     let stores = Arc::new(ObjectStores::new());
-    let store = StateStore::new(stores.resolve(dir.to_str().unwrap()).unwrap(), keys());
+    let store = TransactionLog::new(stores.resolve(dir.to_str().unwrap()).unwrap(), keys());
     store.append(Transaction::InitialisePartitions(PartitionTree::single_leaf(&keys()))).await.unwrap();
     stores
 }
@@ -48,7 +48,7 @@ async fn racing_writers_each_commit_once_and_the_same_job_only_once() {
     for writer in 0..8 {
         let root = root.clone();
         handles.push(tokio::spawn(async move {
-            let store = StateStore::new(root, keys());
+            let store = TransactionLog::new(root, keys());
             let mut committed = 0;
             for job in 0..15 {
                 let job_id = format!("job-{}-{job}", writer / 2);
@@ -66,7 +66,7 @@ async fn racing_writers_each_commit_once_and_the_same_job_only_once() {
         committed += handle.await.unwrap();
     }
     assert_eq!(committed, 4 * 15, "each of the 60 job ids commits exactly once");
-    let state = StateStore::new(root, keys()).state().await.unwrap();
+    let state = TransactionLog::new(root, keys()).state().await.unwrap();
     assert_eq!(state.transaction_number, 61);
     assert_eq!(state.files.len(), 60);
     assert_eq!(state.committed_jobs.len(), 60);
@@ -77,7 +77,7 @@ async fn a_reader_starting_from_a_snapshot_sees_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let stores = initialised(dir.path()).await;
     let root = stores.resolve(dir.path().to_str().unwrap()).unwrap();
-    let writer = StateStore::new(root.clone(), keys());
+    let writer = TransactionLog::new(root.clone(), keys());
     for i in 0..120 {
         writer.append(add(&format!("j{i}"), &format!("f{i}"))).await.unwrap();
     }
@@ -86,7 +86,7 @@ async fn a_reader_starting_from_a_snapshot_sees_the_same_state() {
     for n in 1..=100u64 {
         std::fs::remove_file(dir.path().join("transactions").join(format!("{n:020}.json"))).unwrap();
     }
-    let state = StateStore::new(root, keys()).state().await.unwrap();
+    let state = TransactionLog::new(root, keys()).state().await.unwrap();
     assert_eq!(state.transaction_number, 121);
     assert_eq!(state.files.len(), 120);
     assert!(matches!(writer.append(add("j5", "other")).await, Err(Error::JobAlreadyCommitted(_))));

@@ -8,9 +8,9 @@ use bulk_import_core::key::KeyValue;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::store::{ObjectStores, S3Options};
-use bulk_import_core::table::Tables;
-use bulk_import_driver::client::{ServiceClient, connect};
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_core::backend::Backend;
+use bulk_import_driver::service::client::{ServiceClient, connect};
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_proto::service as api;
 use tokio_stream::StreamExt;
 
@@ -26,8 +26,8 @@ pub fn generate_input(dir: &Path, rows: u64, files: usize, leaves: usize, seed: 
 pub async fn create_table(store: &str, s3: S3Options, name: &str, split_points: &[KeyValue]) {
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.to_vec()).unwrap();
-    let root = ObjectStores::with_s3(s3).resolve(store).unwrap();
-    Tables::new(root).create(name, schema, crate::without_pre_split(), tree).await.unwrap();
+    let backend = Backend::open(store, &ObjectStores::with_s3(s3)).unwrap();
+    backend.create_table(name, schema, crate::without_pre_split(), tree).await.unwrap();
 }
 
 pub fn job_json(id: &str, table: &str, files: &[&str]) -> String {

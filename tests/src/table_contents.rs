@@ -8,7 +8,8 @@ use arrow::array::AsArray;
 use bulk_import_core::key::KeyRef;
 use bulk_import_core::sketch::sketches_path;
 use bulk_import_core::store::{Location, ObjectStores, S3Options};
-use bulk_import_core::table::Tables;
+use bulk_import_core::attempt::AttemptDir;
+use bulk_import_core::backend::Backend;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -64,23 +65,24 @@ async fn list(location: &Location) -> Vec<String> {
 
 pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> TableContents {
     let stores = ObjectStores::with_s3(s3);
-    let root = stores.resolve(store).unwrap();
-    let table = Tables::new(root).get(table_name).await.unwrap().expect("the table exists");
-    let state = table.state_store().state().await.unwrap();
-    let leaf_index: BTreeMap<String, usize> = state.partitions.leaves().enumerate().map(|(i, leaf)| (leaf.id.clone(), i)).collect();
+    let backend = Backend::open(store, &stores).unwrap();
+    let table = backend.table_by_name(table_name).await.unwrap().expect("the table exists");
+    let state_store = backend.state_store(&table);
+    let (partitions, files) = (state_store.partitions().await.unwrap(), state_store.files().await.unwrap());
+    let leaf_index: BTreeMap<String, usize> = partitions.leaves().enumerate().map(|(i, leaf)| (leaf.id.clone(), i)).collect();
 
     let mut rows_by_leaf: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut unsorted_files = Vec::new();
     let mut misrouted_files = Vec::new();
     let mut file_rows_by_leaf: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for file in &state.files {
+    for file in &files {
         let location = stores.resolve(&file.filename).unwrap();
         let bytes = location.store.get(&location.path).await.unwrap().bytes().await.unwrap();
         let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
         if !is_sorted_by(&batches, &["key", "timestamp"]) {
             unsorted_files.push(file.filename.clone());
         }
-        let region = &state.partitions.get(&file.partition_id).expect("a referenced partition").region;
+        let region = &partitions.get(&file.partition_id).expect("a referenced partition").region;
         let keys = batches.iter().flat_map(|b| b.column_by_name("key").expect("a key column").as_string::<i32>().iter());
         if !keys.into_iter().all(|key| region.contains(&[KeyRef::String(key.expect("keys are never null"))])) {
             misrouted_files.push(file.filename.clone());
@@ -102,11 +104,11 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
             *commits_by_job.entry(job).or_default() += 1;
         }
     }
-    let attempt_leftovers = list(&table.dir().child("bulk_import")).await.into_iter().filter(|u| !u.ends_with("/manifest.json") && !u.ends_with("/abandoned")).collect();
+    let attempt_leftovers = list(&AttemptDir::all_attempts(&table)).await.into_iter().filter(|u| !AttemptDir::is_kept_after_run(u)).collect();
     let data_objects = list(&table.dir().child("data")).await;
     TableContents {
         rows_by_leaf,
-        referenced: state.files.iter().map(|f| f.filename.clone()).collect(),
+        referenced: files.iter().map(|f| f.filename.clone()).collect(),
         data_objects: data_objects.iter().filter(|o| !o.ends_with(".sketches")).cloned().collect(),
         sketch_objects: data_objects.iter().filter(|o| o.ends_with(".sketches")).cloned().collect(),
         file_rows_by_leaf,

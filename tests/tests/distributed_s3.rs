@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use bulk_import_core::store::{ObjectStores, S3Options};
-use bulk_import_core::tracker::{JobStatus, JobTracker};
+use bulk_import_core::backend::Backend;
+use bulk_import_core::tracker::JobStatus;
 use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Cluster, Moto, Service};
 use bulk_import_tests::distributed::*;
@@ -49,7 +50,7 @@ async fn a_job_reads_and_writes_everything_in_s3() {
     assert_eq!(contents.commits_by_job.get("s3-job"), Some(&1));
     assert_eq!(contents.data_objects, contents.referenced);
     // The tracker is in S3 too, not on this machine.
-    let tracker = JobTracker::new(&stores.resolve(store).unwrap());
+    let tracker = Backend::open(store, &stores).unwrap().job_tracker;
     assert_eq!(tracker.job("s3-job").await.unwrap().unwrap().status, JobStatus::Finished);
     assert!(!dir.path().join("tables").exists() && !std::path::Path::new("tables").exists());
 }

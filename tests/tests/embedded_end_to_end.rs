@@ -8,8 +8,9 @@ use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::split_points::format_split_points;
 use bulk_import_core::Error;
-use bulk_import_driver::commit::{WrittenFile, commit};
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_core::attempt::WrittenFile;
+use bulk_import_driver::commit::commit;
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_driver::{JobOutcome, RunOptions};
 use bulk_import_tests::*;
 
@@ -38,7 +39,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.clone()).unwrap();
-    let table = driver.tables().create("system-test", schema.clone(), without_pre_split(), tree).await.unwrap();
+    let table = driver.backend().create_table("system-test", schema.clone(), without_pre_split(), tree).await.unwrap();
     std::fs::write(dir.path().join("splits.txt"), format_split_points(&split_points)).unwrap();
 
     let job = format!(r#"{{"id": "job-e2e", "tableName": "system-test", "files": ["{}"]}}"#, input.display());
@@ -114,7 +115,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
 
     // A second commit of the same job is refused, and the log is unchanged.
     let again = vec![WrittenFile { partition_id: partitions.leaves().next().unwrap().id.clone(), filename: "file:///elsewhere.parquet".into(), rows: 1, bytes: 1 }];
-    let refused = commit(&table, "job-e2e", &again).await;
+    let refused = commit(driver.backend().state_store(&table).as_ref(), "job-e2e", "another-run", &again).await;
     assert!(matches!(refused, Err(Error::JobAlreadyCommitted(_))), "{refused:?}");
     // So is a resubmission of the job: rejected, with the job's own status untouched.
     let resubmitted = driver.run(&job, &RunOptions::default()).await.unwrap();

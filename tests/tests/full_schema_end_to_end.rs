@@ -95,7 +95,7 @@ async fn full_schema_import_routes_on_both_row_keys() {
         write_parquet(&input.join(format!("part-{i}.parquet")), &[random_batch(&mut rng, 3000, &schema)], None);
     }
     let driver = driver(dir.path()).await;
-    let table = driver.tables().create("full", schema.clone(), without_pre_split(), tree).await.unwrap();
+    let table = driver.backend().create_table("full", schema.clone(), without_pre_split(), tree).await.unwrap();
     let job = format!(r#"{{"id": "full-1", "tableName": "full", "files": ["{}"], "className": "local-sort"}}"#, input.display());
     let outcome = driver.run(&job, &RunOptions::default()).await.unwrap();
     assert!(matches!(outcome, JobOutcome::Finished { .. }), "{outcome:?}");

@@ -8,7 +8,7 @@ use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::store::S3Options;
 use bulk_import_core::tracker::JobEvent;
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_driver::{JobOutcome, RunOptions};
 use bulk_import_tests::table_contents::{TableContents, table_contents};
 use bulk_import_tests::*;
@@ -46,7 +46,7 @@ async fn global_sort_spreads_a_big_leaf_over_tasks_and_writes_what_local_sort_wr
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     for (name, split) in [("skewed-global", &SKEWED[..]), ("skewed-local", &SKEWED[..]), ("two-leaves", &TWO_LEAVES[..])] {
         let tree = PartitionTree::from_split_points(&schema.row_keys(), points(split)).unwrap();
-        driver.tables().create(name, schema.clone(), without_pre_split(), tree).await.unwrap();
+        driver.backend().create_table(name, schema.clone(), without_pre_split(), tree).await.unwrap();
     }
     let job = |id: &str, table: &str, extra: &str| format!(r#"{{"id": "{id}", "tableName": "{table}", "files": ["{}"]{extra}}}"#, input.display());
 

@@ -6,7 +6,7 @@
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::JobEvent;
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_core::properties::TableProperties;
 use bulk_import_driver::{Driver, JobOutcome, RunControl, RunOptions};
 use bulk_import_tests::*;
@@ -22,7 +22,7 @@ async fn setup(dir: &std::path::Path, rows: u64, leaves: usize, tables: &[(&str,
     for (name, properties) in tables {
         let mut properties = properties.clone();
         properties.0.extend(without_pre_split().0);
-        driver.tables().create(name, schema.clone(), properties, tree.clone()).await.unwrap();
+        driver.backend().create_table(name, schema.clone(), properties, tree.clone()).await.unwrap();
     }
     (driver, input)
 }

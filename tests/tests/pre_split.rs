@@ -7,7 +7,7 @@ use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::store::S3Options;
 use bulk_import_core::tracker::JobEvent;
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_driver::{Driver, JobOutcome, RunOptions};
 use bulk_import_tests::table_contents::{TableContents, table_contents};
 use bulk_import_tests::*;
@@ -21,7 +21,7 @@ fn generate_input(dir: &std::path::Path, name: &str, rows: u64, seed: u64) -> st
 /// Creates a one-leaf table with the default properties.
 async fn one_leaf_table(driver: &Driver) -> String {
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let table = driver.tables().create("t", schema.clone(), Default::default(), PartitionTree::single_leaf(&schema.row_keys())).await.unwrap();
+    let table = driver.backend().create_table("t", schema.clone(), Default::default(), PartitionTree::single_leaf(&schema.row_keys())).await.unwrap();
     table.id().to_string()
 }
 

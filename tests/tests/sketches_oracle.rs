@@ -73,16 +73,16 @@ async fn sketches_read_back_by_datasketches_hold_the_files_quantiles() {
     let tree = PartitionTree::from_split_points(&schema.row_keys(), vec![]).unwrap();
     let mut without = without_pre_split();
     without.0.insert(WRITE_SKETCHES.into(), "false".into());
-    driver.tables().create("sketched", schema.clone(), without_pre_split(), tree.clone()).await.unwrap();
-    driver.tables().create("unsketched", schema.clone(), without, tree).await.unwrap();
+    driver.backend().create_table("sketched", schema.clone(), without_pre_split(), tree.clone()).await.unwrap();
+    driver.backend().create_table("unsketched", schema.clone(), without, tree).await.unwrap();
     for table in ["sketched", "unsketched"] {
         let job = format!(r#"{{"id": "{table}", "tableName": "{table}", "files": ["{}"]}}"#, dir.path().join("input").display());
         let outcome = driver.run(&job, &RunOptions::default()).await.unwrap();
         assert!(matches!(outcome, JobOutcome::Finished { .. }), "{outcome:?}");
     }
     let store = dir.path().join("store");
-    let sketched = driver.tables().get("sketched").await.unwrap().unwrap();
-    let unsketched = driver.tables().get("unsketched").await.unwrap().unwrap();
+    let sketched = driver.backend().table_by_name("sketched").await.unwrap().unwrap();
+    let unsketched = driver.backend().table_by_name("unsketched").await.unwrap().unwrap();
     let sidecars = |id: &str| -> Vec<_> {
         files_below(&store.join(id).join("data")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "sketches")).collect()
     };

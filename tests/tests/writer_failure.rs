@@ -4,7 +4,7 @@
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
-use bulk_import_driver::generate::{GenerateOptions, SCHEMA_JSON, generate};
+use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_driver::{JobOutcome, RunOptions};
 use bulk_import_tests::*;
 
@@ -16,7 +16,7 @@ async fn an_injected_writer_failure_commits_nothing_and_leaves_no_files() {
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
-    let table = driver.tables().create("t", schema, without_pre_split(), tree).await.unwrap();
+    let table = driver.backend().create_table("t", schema, without_pre_split(), tree).await.unwrap();
 
     let job = format!(r#"{{"id": "doomed", "tableName": "t", "files": ["{}"]}}"#, input.display());
     // Four writer tasks of four leaves each: every task completes two files, then fails.

@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 
-use crate::validation::{InputFile, reader};
+use crate::intake::inputs::{InputFile, reader};
 
 /// How many files are sampled at once.
 const CONCURRENCY: usize = 16;

@@ -5,6 +5,7 @@ pub mod global_sort;
 pub mod key_sample;
 pub mod local_sort;
 pub mod pipeline;
+pub mod pre_split;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use bulk_import_core::table::Table;
 use datafusion::common::Result;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::validation::InputFile;
+use crate::intake::inputs::InputFile;
 
 /// An import algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use datafusion::physical_plan::union::UnionExec;
 use bulk_import_core::table::Table;
 
 use super::PlanInput;
-use crate::validation::InputFile;
+use crate::intake::inputs::InputFile;
 
 /// The column holding each row's leaf index between routing and writing.
 pub const LEAF_COLUMN: &str = "__sleeper_leaf";

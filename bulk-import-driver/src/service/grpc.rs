@@ -13,8 +13,9 @@ use tokio_stream::wrappers::WatchStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::progress::Progress;
-use crate::runner::{Admission, Driver};
+use crate::execution::progress::Progress;
+use crate::driver::Driver;
+use crate::intake::Admission;
 use crate::service::queue::{Cancellation, JobQueue};
 
 pub struct JobService {

@@ -2,6 +2,7 @@
 //! in front of a queue of accepted jobs that run on the embedded engine or a remote scheduler;
 //! and KEDA's external scaler API, which sizes an executor pool by that queue.
 
+pub mod client;
 pub mod grpc;
 pub mod queue;
 pub mod recovery;
@@ -16,7 +17,7 @@ use bulk_import_proto::keda::external_scaler_server::ExternalScalerServer;
 use bulk_import_proto::service::FILE_DESCRIPTOR_SET;
 use bulk_import_proto::service::bulk_import_service_server::BulkImportServiceServer;
 
-use crate::runner::{Driver, RunOptions};
+use crate::driver::{Driver, RunOptions};
 use grpc::JobService;
 use queue::JobQueue;
 use recovery::{RestartPolicy, recover};

@@ -8,8 +8,9 @@ use std::time::Duration;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use tokio::sync::{mpsc, watch};
 
-use crate::progress::Progress;
-use crate::runner::{AcceptedJob, CANCELLED, Driver, RunControl, RunOptions};
+use crate::execution::progress::Progress;
+use crate::driver::{CANCELLED, Driver, RunControl, RunOptions};
+use crate::intake::AcceptedJob;
 
 struct QueuedJob {
     accepted: AcceptedJob,

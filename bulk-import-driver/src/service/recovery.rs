@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use bulk_import_core::attempt::AttemptDir;
 use bulk_import_core::tracker::{JobEvent, JobRecord, JobStatus};
 
-use crate::commit::attempt_dir;
-use crate::runner::Driver;
+use crate::driver::Driver;
+use crate::intake::Reloaded;
 use crate::service::queue::JobQueue;
 
 /// How many times a job cut short by the service stopping is run again.
@@ -38,12 +39,12 @@ pub async fn recover(driver: &Arc<Driver>, queue: &JobQueue, policy: RestartPoli
         };
         if requeue {
             match driver.reload(&job).await? {
-                Ok(accepted) => {
+                Reloaded::Runnable(accepted) => {
                     tracing::info!("job {}: queued again after a restart", job.job_id);
-                    queue.enqueue(accepted);
+                    queue.enqueue(*accepted);
                     queued += 1;
                 }
-                Err(reason) => {
+                Reloaded::NoLongerValid(reason) => {
                     let failed = JobEvent::Failed { run_id: None, reason, interrupted: false };
                     driver.tracker().record(&job.job_id, failed).await?;
                 }
@@ -56,13 +57,13 @@ pub async fn recover(driver: &Arc<Driver>, queue: &JobQueue, policy: RestartPoli
 /// Settles a run that lost its driver; true if the job should run again.
 async fn interrupted(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolicy) -> anyhow::Result<bool> {
     let Some(JobEvent::Accepted { table_name, .. }) = job.accepted() else { return Ok(false) };
-    let Some(table) = driver.tables().get(table_name).await? else {
+    let Some(table) = driver.backend().table_by_name(table_name).await? else {
         let reason = format!("the job service stopped while the job ran, and table {table_name:?} no longer exists");
         driver.tracker().record(&job.job_id, JobEvent::Failed { run_id: None, reason, interrupted: true }).await?;
         return Ok(false);
     };
     let run_id = job.current_run_id().map(str::to_string);
-    if table.state_store().state().await?.committed_jobs.contains(&job.job_id) {
+    if driver.backend().state_store(&table).is_job_committed(&job.job_id).await? {
         record_committed(driver, job, run_id).await?;
         return Ok(false);
     }
@@ -77,7 +78,7 @@ async fn interrupted(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolic
         }
     }
     if let Some(run_id) = &run_id {
-        driver.discard_attempt(&attempt_dir(&table, &job.job_id, run_id), engine_job.is_some()).await?;
+        driver.discard_attempt(&AttemptDir::for_run(&table, &job.job_id, run_id), engine_job.is_some()).await?;
     }
     let reason = format!("the job service stopped during run {}", run_id.as_deref().unwrap_or("(not started)"));
     driver.tracker().record(&job.job_id, JobEvent::Failed { run_id, reason, interrupted: true }).await?;

@@ -23,9 +23,10 @@ use object_store::buffered::BufWriter;
 use parquet::file::properties::WriterProperties;
 use url::Url;
 
+use crate::attempt::{AttemptDir, TaskProgressRecord};
 use crate::properties::ParquetSettings;
 use crate::sketch::{Sketches, sketches_path};
-use crate::store::join_url;
+use crate::store::{Location, join_url};
 
 /// What the writer needs to know, all of it carried in the plan to whichever executor runs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +40,8 @@ pub struct FileWriterConfig {
     pub row_key_count: usize,
     pub sort_key_count: usize,
     pub parquet: ParquetSettings,
-    /// A marker naming each file is written under `<attempt dir>/files/` before the file, so
-    /// that every file of an attempt can be found and deleted, whichever process wrote it.
+    /// The run's [`AttemptDir`]: the writer names each file there before starting it, so that
+    /// every file of an attempt can be found and deleted, whichever process wrote it.
     pub attempt_dir_url: String,
     /// Test hook: a task fails once it has completed this many files.
     pub fail_after_files: Option<u32>,
@@ -122,17 +123,21 @@ impl ExecutionPlan for PartitionFileWriterExec {
     }
 }
 
-fn external(e: crate::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
-/// The store and path of a `scheme://bucket/path` URL, from the task's object store registry.
-fn resolve(context: &TaskContext, url: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+/// The location of a `scheme://bucket/path` URL, from the task's object store registry.
+fn resolve(context: &TaskContext, url: &str) -> Result<Location> {
     let parsed = Url::parse(url).map_err(|e| DataFusionError::Configuration(format!("{url}: {e}")))?;
     let store_url = ObjectStoreUrl::parse(format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("")))?;
     let store = context.runtime_env().object_store(&store_url)?;
     let path = Path::from_url_path(parsed.path()).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok((store, path))
+    Ok(Location { store_url, store, path })
+}
+
+/// Stops a writer whose attempt the driver gave up.
+async fn check_not_abandoned(attempt: &AttemptDir) -> Result<()> {
+    if attempt.is_abandoned().await? {
+        return Err(DataFusionError::Execution("the driver abandoned this attempt".into()));
+    }
+    Ok(())
 }
 
 struct OpenFile {
@@ -163,13 +168,10 @@ async fn write_partition(
     let file_schema = Arc::new(input_schema.project(&data_columns)?);
     let row_key_types: Vec<DataType> = file_schema.fields()[..config.row_key_count].iter().map(|f| f.data_type().clone()).collect();
     let properties = config.parquet.writer_properties(&file_schema, config.row_key_count, config.sort_key_count);
-    let (data_store, data_root) = resolve(context, &config.data_root_url)?;
-    let (attempt_store, attempt_dir) = resolve(context, &config.attempt_dir_url)?;
+    let Location { store: data_store, path: data_root, .. } = resolve(context, &config.data_root_url)?;
+    let attempt = AttemptDir::at(resolve(context, &config.attempt_dir_url)?);
     let data_store_url = Url::parse(&config.data_root_url).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let store_prefix = format!("{}://{}", data_store_url.scheme(), data_store_url.host_str().unwrap_or(""));
-
-    let progress = TaskProgress { store: attempt_store.clone(), path: task_progress_path(&attempt_dir, partition) };
-    let abandoned = Abandoned { store: attempt_store.clone(), path: abandoned_marker_path(&attempt_dir) };
     let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
     let mut current: Option<OpenFile> = None;
     while let Some(batch) = input.next().await {
@@ -189,8 +191,8 @@ async fn write_partition(
                             leaf, previous.leaf
                         )));
                     }
-                    close(previous, config, &mut written, &abandoned, &data_store).await?;
-                    progress.report(&written, false).await?;
+                    close(previous, config, &mut written, &attempt, &data_store).await?;
+                    attempt.write_task_progress(partition, written.progress(false)).await?;
                 }
                 let partition_id = config.leaf_partition_ids.get(leaf as usize).ok_or_else(|| {
                     DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree"))
@@ -203,18 +205,17 @@ async fn write_partition(
                     .join(format!("partition_{partition_id}").as_str())
                     .join(format!("{file_id}.parquet").as_str());
                 let url = join_url(&store_prefix, &path);
-                let marker = attempt_dir.clone().join("files").join(file_id.to_string().as_str());
-                attempt_store.put(&marker, PutPayload::from(url.clone().into_bytes())).await?;
-                abandoned.check().await?;
+                attempt.record_file(&file_id.to_string(), &url).await?;
+                check_not_abandoned(&attempt).await?;
                 let sink = BufWriter::new(data_store.clone(), path.clone());
                 let writer = AsyncArrowWriter::try_new(sink, file_schema.clone(), Some(WriterProperties::clone(&properties)))?;
-                let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose().map_err(external)?;
+                let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
                 current = Some(OpenFile { leaf, url, path, rows: 0, writer, sketches });
             }
             let file = current.as_mut().expect("a file is open");
             let slice = data.slice(start, end - start);
             if let Some(sketches) = file.sketches.as_mut() {
-                sketches.update(&slice.columns()[..config.row_key_count]).map_err(external)?;
+                sketches.update(&slice.columns()[..config.row_key_count])?;
             }
             file.writer.write(&slice).await?;
             file.rows += (end - start) as u64;
@@ -222,9 +223,9 @@ async fn write_partition(
         }
     }
     if let Some(last) = current.take() {
-        close(last, config, &mut written, &abandoned, &data_store).await?;
+        close(last, config, &mut written, &attempt, &data_store).await?;
     }
-    progress.report(&written, true).await?;
+    attempt.write_task_progress(partition, written.progress(true)).await?;
     let batch = RecordBatch::try_new(
         written_files_schema(),
         vec![
@@ -237,54 +238,9 @@ async fn write_partition(
     Ok(batch)
 }
 
-/// The marker a driver puts in an attempt directory when it gives the attempt up (cancelled or
-/// failed). Ballista does not always stop a job's running tasks when the job ends, so writers
-/// look for it before starting a file and after finishing one, and stop, removing the file
-/// they just finished: no file appears after the driver's sweep of the attempt.
-pub fn abandoned_marker_path(attempt_dir: &Path) -> Path {
-    attempt_dir.clone().join("abandoned")
-}
-
-struct Abandoned {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-}
-
-impl Abandoned {
-    async fn check(&self) -> Result<()> {
-        match self.store.head(&self.path).await {
-            Ok(_) => Err(DataFusionError::Execution("the driver abandoned this attempt".into())),
-            Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Where a writer task reports its progress: `<attempt dir>/progress/<partition>.json`.
-pub fn task_progress_path(attempt_dir: &Path, partition: usize) -> Path {
-    attempt_dir.clone().join("progress").join(format!("{partition:06}.json").as_str())
-}
-
-/// A writer task's progress, rewritten after each file it completes: a retried task starts its
-/// partition's record again, so the records sum to what the live attempts have written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TaskProgressRecord {
-    pub files: u64,
-    pub rows: u64,
-    pub done: bool,
-}
-
-struct TaskProgress {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-}
-
-impl TaskProgress {
-    async fn report(&self, written: &Written, done: bool) -> Result<()> {
-        let record = TaskProgressRecord { files: written.filenames.len() as u64, rows: written.rows.iter().sum(), done };
-        let json = serde_json::to_vec(&record).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        self.store.put(&self.path, PutPayload::from(json)).await?;
-        Ok(())
+impl Written {
+    fn progress(&self, done: bool) -> TaskProgressRecord {
+        TaskProgressRecord { files: self.filenames.len() as u64, rows: self.rows.iter().sum(), done }
     }
 }
 
@@ -292,7 +248,7 @@ async fn close(
     mut file: OpenFile,
     config: &FileWriterConfig,
     written: &mut Written,
-    abandoned: &Abandoned,
+    attempt: &AttemptDir,
     data_store: &Arc<dyn ObjectStore>,
 ) -> Result<()> {
     file.writer.finish().await?;
@@ -300,7 +256,7 @@ async fn close(
     if let Some(sketches) = &file.sketches {
         data_store.put(&sidecar, PutPayload::from(sketches.to_bytes())).await?;
     }
-    if let Err(e) = abandoned.check().await {
+    if let Err(e) = check_not_abandoned(attempt).await {
         // The driver may already have swept the attempt: this file is ours to remove.
         let _ = data_store.delete(&file.path).await;
         let _ = data_store.delete(&sidecar).await;

@@ -112,7 +112,7 @@ pub fn tree_from_proto(message: &pb::PartitionTree) -> Result<PartitionTree> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    PartitionTree::new(row_keys, partitions).map_err(|e| DataFusionError::External(Box::new(e)))
+    Ok(PartitionTree::new(row_keys, partitions)?)
 }
 
 pub fn parquet_to_proto(s: &ParquetSettings) -> pb::ParquetSettings {

@@ -154,7 +154,7 @@ pub struct EngineArgs {
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
     let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
-    if !crate::job_settings::is_session_key(key) {
+    if !crate::intake::settings::is_session_key(key) {
         return Err(format!("{key}: settings begin with datafusion. or ballista."));
     }
     Ok((key.trim().to_string(), value.trim().to_string()))

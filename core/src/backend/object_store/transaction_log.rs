@@ -1,4 +1,4 @@
-//! The state store: a table's transaction log in the object store.
+//! The state store of the engine's own backend: a table's transaction log in the object store.
 //!
 //! Transaction `n` is the object `transactions/<n, 20 digits>.json`, created only if absent. Two
 //! writers racing for the same number: one wins, the other re-reads the log, re-validates its
@@ -8,23 +8,37 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use rand::RngExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::backend::{FilesCommit, StateStore};
 use crate::error::{Error, Result};
+use crate::partition::{Partition, PartitionTree};
 use crate::schema::KeyField;
 use crate::store::Location;
-use crate::transaction::{TableState, Transaction};
+use crate::table::Table;
+use crate::transaction::{TableFile, TableState, Transaction};
 
 const SNAPSHOT_INTERVAL: u64 = 100;
 const MAX_ATTEMPTS: usize = 50;
 
+/// How a writer that lost a race for a transaction number waits before it re-reads the log and
+/// tries the next number: jittered exponential backoff from 10 ms up to 2 s, 50 attempts.
+fn conflict_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(10))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(MAX_ATTEMPTS)
+        .with_jitter()
+}
+
 /// The transaction log of one table.
 #[derive(Debug)]
-pub struct StateStore {
+pub struct TransactionLog {
     root: Location,
     row_keys: Vec<KeyField>,
     /// The state as of the last read, so that a reader only reads newer transactions.
@@ -39,10 +53,15 @@ fn parse_number(name: &str) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
-impl StateStore {
+impl TransactionLog {
     /// The log of a table whose state-store directory is `root`.
     pub fn new(root: Location, row_keys: Vec<KeyField>) -> Self {
-        StateStore { root, row_keys, cached: Mutex::new(None) }
+        TransactionLog { root, row_keys, cached: Mutex::new(None) }
+    }
+
+    /// The log of a table of this backend: `<table dir>/statestore/`.
+    pub fn for_table(table: &Table) -> Self {
+        TransactionLog::new(table.dir().child("statestore"), table.schema().row_keys())
     }
 
     fn transactions(&self) -> Location {
@@ -118,51 +137,80 @@ impl StateStore {
     }
 
     /// Appends a transaction, validated against the latest state; returns its number. A conflict
-    /// with another writer re-reads, re-validates and retries with jittered exponential backoff.
+    /// with another writer re-reads, re-validates and retries with backoff ([`conflict_backoff`]).
     pub async fn append(&self, transaction: Transaction) -> Result<u64> {
-        let mut backoff = Duration::from_millis(10);
-        for _ in 0..MAX_ATTEMPTS {
-            let state = self.state().await?;
-            state.validate(&transaction)?;
-            let number = state.transaction_number + 1;
-            let body = json!({
-                "transactionNumber": number,
-                "type": transaction.type_name(),
-                "updateTime": chrono::Utc::now().to_rfc3339(),
-                "transaction": transaction.body_json(&self.row_keys),
-            });
-            let location = self.transactions().child(&number_name(number));
-            let payload = PutPayload::from(serde_json::to_vec_pretty(&body).expect("JSON values serialise"));
-            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-            match location.store.put_opts(&location.path, payload, options).await {
-                Ok(_) => {
-                    let mut cached = self.cached.lock().await;
-                    let mut next = state;
-                    next.apply(number, transaction)?;
-                    if number % SNAPSHOT_INTERVAL == 0 {
-                        // Best effort: a missing snapshot only makes later reads longer.
-                        if let Err(e) = self.write_snapshot(&next).await {
-                            tracing::warn!("could not write snapshot {number}: {e}");
-                        }
+        let attempt = || self.try_append(&transaction);
+        attempt.retry(conflict_backoff()).when(|e| matches!(e, Error::WriteConflict)).await.map_err(|e| match e {
+            Error::WriteConflict => Error::TooManyConflicts(MAX_ATTEMPTS),
+            other => other,
+        })
+    }
+
+    /// One try at appending at the number after the latest state's.
+    async fn try_append(&self, transaction: &Transaction) -> Result<u64> {
+        let state = self.state().await?;
+        state.validate(transaction)?;
+        let number = state.transaction_number + 1;
+        let body = json!({
+            "transactionNumber": number,
+            "type": transaction.type_name(),
+            "updateTime": chrono::Utc::now().to_rfc3339(),
+            "transaction": transaction.body_json(&self.row_keys),
+        });
+        let location = self.transactions().child(&number_name(number));
+        let payload = PutPayload::from(serde_json::to_vec_pretty(&body).map_err(|e| Error::Corrupt {
+            what: "transaction",
+            location: location.url(),
+            reason: e.to_string(),
+        })?);
+        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match location.store.put_opts(&location.path, payload, options).await {
+            Ok(_) => {
+                let mut cached = self.cached.lock().await;
+                let mut next = state;
+                next.apply(number, transaction.clone())?;
+                if number % SNAPSHOT_INTERVAL == 0 {
+                    // Best effort: a missing snapshot only makes later reads longer.
+                    if let Err(e) = self.write_snapshot(&next).await {
+                        tracing::warn!("could not write snapshot {number}: {e}");
                     }
-                    *cached = Some(next);
-                    return Ok(number);
                 }
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64);
-                    tokio::time::sleep(backoff / 2 + Duration::from_millis(jitter / 2)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e.into()),
+                *cached = Some(next);
+                Ok(number)
             }
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::WriteConflict),
+            Err(e) => Err(e.into()),
         }
-        Err(Error::TooManyConflicts(MAX_ATTEMPTS))
     }
 
     async fn write_snapshot(&self, state: &TableState) -> Result<()> {
         let location = self.snapshots().child(&number_name(state.transaction_number));
-        let bytes = serde_json::to_vec(&state.to_snapshot_json()).expect("JSON values serialise");
+        let bytes = serde_json::to_vec(&state.to_snapshot_json())
+            .map_err(|e| Error::Corrupt { what: "snapshot", location: location.url(), reason: e.to_string() })?;
         location.store.put(&location.path, bytes.into()).await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl StateStore for TransactionLog {
+    async fn partitions(&self) -> Result<PartitionTree> {
+        Ok(self.state().await?.partitions)
+    }
+
+    async fn files(&self) -> Result<Vec<TableFile>> {
+        Ok(self.state().await?.files)
+    }
+
+    async fn is_job_committed(&self, job_id: &str) -> Result<bool> {
+        Ok(self.state().await?.committed_jobs.contains(job_id))
+    }
+
+    async fn extend_partition_tree(&self, update_partitions: Vec<Partition>, new_partitions: Vec<Partition>) -> Result<u64> {
+        self.append(Transaction::ExtendPartitionTree { update_partitions, new_partitions }).await
+    }
+
+    async fn commit_files(&self, commit: FilesCommit) -> Result<u64> {
+        self.append(Transaction::AddFiles { job_id: Some(commit.job_id), files: commit.files }).await
     }
 }

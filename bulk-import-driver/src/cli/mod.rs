@@ -1,5 +1,6 @@
-//! What each `bulk-import` command does.
+//! The `bulk-import` command line: its arguments (`args`) and what each command does.
 
+pub mod args;
 mod copy_floor;
 mod jobs;
 mod run;
@@ -10,12 +11,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bulk_import_core::split_points::format_split_points;
+use bulk_import_core::backend::Backend;
 use bulk_import_core::store::ObjectStores;
-use bulk_import_core::table::Tables;
-use bulk_import_core::tracker::JobTracker;
 
-use crate::cli::{Cli, Command, GenerateArgs};
-use crate::generate::{GenerateOptions, generate};
+use crate::cli::args::{Cli, Command, GenerateArgs};
+use crate::tools::generate::{GenerateOptions, generate};
 
 /// Exit codes of `bulk-import run` and `bulk-import submit --wait`.
 pub const EXIT_FAILED: u8 = 1;
@@ -23,16 +23,13 @@ pub const EXIT_REJECTED: u8 = 3;
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let stores = Arc::new(ObjectStores::with_s3(cli.s3.options()));
-    let catalog = || -> anyhow::Result<(Tables, JobTracker)> {
-        let root = stores.resolve(&cli.store)?;
-        Ok((Tables::new(root.clone()), JobTracker::new(&root)))
-    };
+    let backend = || Backend::open(&cli.store, &stores);
     match cli.command {
-        Command::Table(command) => table::table(&catalog()?.0, command).await,
+        Command::Table(command) => table::table(&backend()?, command).await,
         Command::Run(args) => run::run(&cli.store, &cli.s3, args).await,
         Command::Serve(args) => run::serve(&cli.store, &cli.s3, args).await,
         Command::Submit(args) => run::submit(args).await,
-        Command::Job(command) => jobs::job(catalog, command).await,
+        Command::Job(command) => jobs::job(backend, command).await,
         Command::Generate(args) => generate_data(args),
         Command::CopyFloor(args) => copy_floor::copy_floor(stores, &cli.store, args).await,
     }

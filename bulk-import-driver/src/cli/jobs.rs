@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use bulk_import_core::table::Tables;
-use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord, JobTracker};
+use bulk_import_core::backend::Backend;
+use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord};
 use bulk_import_proto::service as api;
 
-use crate::cli::JobCommand;
-use crate::client;
+use crate::cli::args::JobCommand;
+use crate::service::client;
 use crate::service::grpc::{status_from_api, status_to_api};
 
 fn describe(event: &JobEvent) -> String {
@@ -79,14 +79,14 @@ async fn remote_jobs(server: &str, command: &JobCommand) -> anyhow::Result<Vec<J
     jobs.into_iter().map(record_from_api).collect()
 }
 
-pub async fn job(catalog: impl FnOnce() -> anyhow::Result<(Tables, JobTracker)>, command: JobCommand) -> anyhow::Result<ExitCode> {
+pub async fn job(backend: impl FnOnce() -> bulk_import_core::Result<Backend>, command: JobCommand) -> anyhow::Result<ExitCode> {
     let server = match &command {
         JobCommand::Status { server, .. } | JobCommand::List { server, .. } => server.clone(),
     };
     let jobs = match &server {
         Some(server) => remote_jobs(server, &command).await?,
         None => {
-            let (_, tracker) = catalog()?;
+            let tracker = backend()?.job_tracker;
             match &command {
                 JobCommand::Status { id, .. } => match tracker.job(id).await? {
                     Some(job) => vec![job],

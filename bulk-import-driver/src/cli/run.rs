@@ -12,11 +12,11 @@ use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
 use super::{EXIT_FAILED, EXIT_REJECTED, read};
-use crate::cli::{EngineArgs, RunArgs, ServeArgs, SubmitArgs};
-use crate::client;
-use crate::engine::EngineConfig;
-use crate::progress::Progress;
-use crate::runner::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
+use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, SubmitArgs};
+use crate::service::client;
+use crate::execution::engine::EngineConfig;
+use crate::execution::progress::Progress;
+use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
 use crate::service::grpc::status_from_api;
 use crate::service::recovery::RestartPolicy;
 use crate::service::{ServiceConfig, serve as serve_jobs};
@@ -104,7 +104,7 @@ fn print_rejected(job_id: &str, reasons: &[String]) -> ExitCode {
 pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let engine = match args.scheduler {
         Some(scheduler_url) => {
-            let parallelism = args.engine.parallelism.unwrap_or_else(crate::engine::available_cores).max(1);
+            let parallelism = args.engine.parallelism.unwrap_or_else(crate::execution::engine::available_cores).max(1);
             EngineChoice::Remote { scheduler_url, parallelism, settings: args.engine.settings.clone() }
         }
         None => EngineChoice::Embedded(engine_config(&args.engine)),

@@ -1,4 +1,4 @@
-//! `bulk-import copy-floor`: the benchmark's lower bound (see [`crate::copy_floor`]).
+//! `bulk-import copy-floor`: the benchmark's lower bound (see [`crate::tools::copy_floor`]).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -6,16 +6,16 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bulk_import_core::store::ObjectStores;
-use bulk_import_core::table::Tables;
+use bulk_import_core::backend::Backend;
 
-use crate::cli::CopyFloorArgs;
-use crate::copy_floor::copy;
-use crate::validation::validate_inputs;
+use crate::cli::args::CopyFloorArgs;
+use crate::tools::copy_floor::copy;
+use crate::intake::inputs::validate_inputs;
 
 pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorArgs) -> anyhow::Result<ExitCode> {
-    let root = stores.resolve(store)?;
-    let table = Tables::new(root.clone()).get(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
-    let files = validate_inputs(&stores, &root, &args.inputs, table.schema())
+    let backend = Backend::open(store, &stores)?;
+    let table = backend.table_by_name(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
+    let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema())
         .await
         .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", reasons.join("\n  ")))?;
     let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);

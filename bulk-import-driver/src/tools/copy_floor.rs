@@ -14,7 +14,7 @@ use futures::StreamExt;
 use parquet::arrow::AsyncArrowWriter;
 
 use crate::planning::pipeline;
-use crate::validation::InputFile;
+use crate::intake::inputs::InputFile;
 
 /// What a copy wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

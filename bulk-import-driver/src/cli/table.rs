@@ -9,17 +9,18 @@ use bulk_import_core::partition_json::{tree_from_json, tree_to_json};
 use bulk_import_core::properties::TableProperties;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::split_points::parse_split_points;
-use bulk_import_core::table::{Table, Tables};
+use bulk_import_core::backend::Backend;
+use bulk_import_core::table::Table;
 use serde_json::json;
 
 use super::read;
-use crate::cli::TableCommand;
+use crate::cli::args::TableCommand;
 
-async fn existing_table(tables: &Tables, name: &str) -> anyhow::Result<Table> {
-    tables.get(name).await?.with_context(|| format!("table {name:?} does not exist"))
+async fn existing_table(backend: &Backend, name: &str) -> anyhow::Result<Table> {
+    backend.table_by_name(name).await?.with_context(|| format!("table {name:?} does not exist"))
 }
 
-pub async fn table(tables: &Tables, command: TableCommand) -> anyhow::Result<ExitCode> {
+pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<ExitCode> {
     match command {
         TableCommand::Create { name, schema, split_points, split_points_base64, partitions, properties } => {
             let schema = Schema::from_json(&read(&schema)?).with_context(|| format!("in {}", schema.display()))?;
@@ -41,47 +42,45 @@ pub async fn table(tables: &Tables, command: TableCommand) -> anyhow::Result<Exi
                 None => TableProperties::default(),
             };
             let leaves = tree.leaf_count();
-            let table = tables.create(&name, schema, properties, tree).await?;
+            let table = backend.create_table(&name, schema, properties, tree).await?;
             println!("created table {name} (id {}) with {leaves} leaf partitions", table.id());
         }
         TableCommand::List => {
-            for name in tables.list().await? {
-                if let Some(table) = tables.get(&name).await? {
-                    println!("{name}\t{}", table.id());
-                }
+            for table in backend.table_index.list_tables().await? {
+                println!("{}\t{}", table.table_name, table.table_id);
             }
         }
         TableCommand::Partitions { name, json } => {
-            let state = existing_table(tables, &name).await?.state_store().state().await?;
+            let partitions = backend.state_store(&existing_table(backend, &name).await?).partitions().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tree_to_json(&state.partitions))?);
+                println!("{}", serde_json::to_string_pretty(&tree_to_json(&partitions))?);
             } else {
-                println!("{} partitions, {} leaves", state.partitions.partitions().len(), state.partitions.leaf_count());
-                for leaf in state.partitions.leaves() {
+                println!("{} partitions, {} leaves", partitions.partitions().len(), partitions.leaf_count());
+                for leaf in partitions.leaves() {
                     println!("{}\t{}", leaf.id, describe_region(&leaf.region));
                 }
             }
         }
         TableCommand::Files { name, json } => {
-            let state = existing_table(tables, &name).await?.state_store().state().await?;
+            let state_store = backend.state_store(&existing_table(backend, &name).await?);
+            let (partitions, files) = (state_store.partitions().await?, state_store.files().await?);
             if json {
-                let files: Vec<_> = state
-                    .files
+                let files: Vec<_> = files
                     .iter()
                     .map(|f| json!({"filename": f.filename, "partitionId": f.partition_id, "numberOfRows": f.number_of_rows, "jobId": f.job_id}))
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&files)?);
             } else {
                 let mut by_partition: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
-                for file in &state.files {
+                for file in &files {
                     let entry = by_partition.entry(&file.partition_id).or_default();
                     entry.0 += 1;
                     entry.1 += file.number_of_rows;
                 }
-                let total: u64 = state.files.iter().map(|f| f.number_of_rows).sum();
-                println!("{} files, {total} rows, in {} of {} leaf partitions", state.files.len(), by_partition.len(), state.partitions.leaf_count());
+                let total: u64 = files.iter().map(|f| f.number_of_rows).sum();
+                println!("{} files, {total} rows, in {} of {} leaf partitions", files.len(), by_partition.len(), partitions.leaf_count());
                 println!("{:<36} {:>6} {:>12}  range", "partition", "files", "rows");
-                for leaf in state.partitions.leaves() {
+                for leaf in partitions.leaves() {
                     if let Some((files, rows)) = by_partition.get(leaf.id.as_str()) {
                         println!("{:<36} {files:>6} {rows:>12}  {}", leaf.id, describe_region(&leaf.region));
                     }

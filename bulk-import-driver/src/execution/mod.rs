@@ -1,0 +1,197 @@
+//! Execution: an accepted job's run, from STARTED to FINISHED or FAILED. The run pre-splits the
+//! table if it has too few leaves, plans, runs the plan on Ballista while [`monitor`] follows it,
+//! checks that every row read was written, writes the attempt's manifest, and commits. On any
+//! failure or cancellation nothing is committed and the attempt's files are deleted.
+
+pub mod engine;
+mod monitor;
+pub mod progress;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulk_import_core::attempt::{AttemptDir, WrittenFile};
+use bulk_import_core::tracker::{JobEvent, JobStatus};
+
+use crate::commit::{commit, total_rows_written, written_files};
+use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOptions};
+use crate::intake::AcceptedJob;
+use crate::planning::PlanInput;
+use crate::planning::pre_split::ensure_leaves;
+
+/// How long a discarded attempt's writers get to notice the abandoned mark, finish or remove
+/// the file they were completing, and stop, before the second sweep. A writer checks the mark
+/// before and after every file, so this is one file's completion (a final upload), with room.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
+
+impl Driver {
+    /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
+    /// nothing is committed and the attempt's files are deleted.
+    pub async fn execute(&self, accepted: &AcceptedJob, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
+        let AcceptedJob { job, table, files, rows: rows_read, .. } = accepted;
+        let started = Instant::now();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let attempt = AttemptDir::for_run(table, &job.id, &run_id);
+        self.tracker().record(&job.id, JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into() }).await?;
+        control.progress.send_modify(|p| {
+            p.status = JobStatus::InProgress;
+            p.rows_total = *rows_read;
+        });
+        let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
+        match result {
+            Ok((written, transaction_number)) => {
+                let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
+                if let Err(e) = attempt.sweep(&self.stores, &keep, false).await {
+                    tracing::warn!("job {}: could not delete files of failed tasks: {e}", job.id);
+                }
+                let duration = started.elapsed();
+                let rows_written = total_rows_written(&written);
+                let summary = JobSummary {
+                    table_name: table.name().to_string(),
+                    input_files: files.len() as u64,
+                    rows_read: *rows_read,
+                    rows_written,
+                    files_written: written.len() as u64,
+                    duration,
+                    transaction_number,
+                };
+                let finished = JobEvent::Finished {
+                    run_id,
+                    input_files: summary.input_files,
+                    rows_read: *rows_read,
+                    rows_written,
+                    files_written: summary.files_written,
+                    duration_seconds: duration.as_secs_f64(),
+                    rows_per_second: rows_written as f64 / duration.as_secs_f64().max(1e-9),
+                };
+                self.tracker().record(&job.id, finished).await?;
+                control.progress.send_modify(|p| {
+                    p.status = JobStatus::Finished;
+                    p.rows_written = rows_written;
+                    p.tasks_done = p.tasks_total;
+                });
+                Ok(JobOutcome::Finished { job_id: job.id.clone(), summary })
+            }
+            Err(error) => {
+                let mut reason = format!("{error:#}");
+                if control.cancel.is_cancelled() {
+                    reason = CANCELLED.to_string();
+                }
+                if let Err(e) = self.discard_attempt(&attempt, true).await {
+                    reason.push_str(&format!("; and the attempt's files could not all be deleted: {e}"));
+                }
+                let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
+                self.tracker().record(&job.id, failed).await?;
+                control.progress.send_modify(|p| {
+                    p.status = JobStatus::Failed;
+                    p.message = Some(reason.clone());
+                });
+                Ok(JobOutcome::Failed { job_id: job.id.clone(), reason })
+            }
+        }
+    }
+
+    /// Deletes every file an attempt wrote, and its manifest. The attempt is first marked
+    /// abandoned, which stops its writers at their next file; tasks the scheduler has not
+    /// stopped may still finish one file after the first sweep, and remove it themselves on
+    /// seeing the mark, or leave a progress record: the sweep is repeated [`SWEEP_GRACE`]
+    /// later. The mark stays, so that a late task never writes into the attempt.
+    pub async fn discard_attempt(&self, attempt: &AttemptDir, tasks_may_still_run: bool) -> bulk_import_core::Result<()> {
+        attempt.mark_abandoned().await?;
+        // The first sweep keeps the markers: a file a writer was completing when the sweep
+        // passed (a task aborted inside its final rename never looks at the mark) is found by
+        // its marker in the second.
+        if tasks_may_still_run {
+            attempt.sweep(&self.stores, &HashSet::new(), true).await?;
+            tokio::time::sleep(SWEEP_GRACE).await;
+        }
+        attempt.sweep(&self.stores, &HashSet::new(), false).await?;
+        attempt.delete_manifest().await
+    }
+
+    async fn write_and_commit(
+        &self,
+        accepted: &AcceptedJob,
+        options: &RunOptions,
+        control: &RunControl,
+        attempt: &AttemptDir,
+        run_id: &str,
+    ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings } = accepted;
+        let state_store = self.backend.state_store(table);
+        let (partitions, split) = ensure_leaves(state_store.as_ref(), table, files).await?;
+        if let Some(split) = split {
+            let event = JobEvent::PartitionsSplit {
+                run_id: run_id.to_string(),
+                leaves_before: split.leaves_before as u64,
+                leaves_after: split.leaves_after as u64,
+                transaction_number: split.transaction_number,
+            };
+            self.tracker().record(&job.id, event).await?;
+        }
+        let partitions = Arc::new(partitions);
+        let leaves = partitions.leaf_count();
+        let parallelism = settings.parallelism.unwrap_or_else(|| self.engine.parallelism());
+        let shuffle_partitions =
+            options.shuffle_partitions.or(settings.shuffle_partitions).unwrap_or_else(|| algorithm.default_write_tasks(parallelism, leaves)).max(1);
+        let input = PlanInput {
+            table,
+            partitions,
+            files,
+            read_parallelism: parallelism,
+            shuffle_partitions,
+            attempt_dir_url: attempt.url(),
+            fail_after_files: options.fail_after_files,
+        };
+        let plan = algorithm.plan(&input).await?;
+        tracing::debug!("job {} plan:\n{}", job.id, datafusion::physical_plan::displayable(plan.as_ref()).indent(true));
+        control.progress.send_modify(|p| p.tasks_total = shuffle_partitions as u32);
+        anyhow::ensure!(!control.cancel.is_cancelled(), CANCELLED);
+
+        let submitted = Instant::now();
+        let engine_job_id = self.engine.submit(plan, &job.id, &settings.session).await?;
+        let (running_tx, running_rx) = tokio::sync::oneshot::channel();
+        let mut running = Some(running_rx);
+        let execution = self.engine.wait(&engine_job_id, move || {
+            let _ = running_tx.send(submitted.elapsed());
+        });
+        let monitor = self.monitor(&job.id, run_id, &engine_job_id, attempt, control, &mut running);
+        let result = tokio::select! {
+            result = execution => result.map_err(anyhow::Error::from),
+            () = monitor => unreachable!("the monitor runs until the job ends"),
+            () = control.cancel.cancelled() => {
+                if let Err(e) = self.engine.cancel(&engine_job_id).await {
+                    tracing::warn!("job {}: could not cancel Ballista job {engine_job_id}: {e}", job.id);
+                }
+                Err(anyhow::anyhow!(CANCELLED))
+            }
+        };
+        // A short job can end before the monitor saw it start.
+        if let Some(elapsed) = running.and_then(|mut r| r.try_recv().ok()) {
+            self.record_running(&job.id, run_id, &engine_job_id, elapsed).await;
+        }
+        let batches = result?;
+        let written = written_files(&batches);
+        let rows_written = total_rows_written(&written);
+        anyhow::ensure!(
+            *rows_read == rows_written,
+            "the job read {rows_read} rows but wrote {rows_written}: refusing to commit"
+        );
+        let manifest = attempt.write_manifest(&job.id, &written).await?;
+        let files_written = JobEvent::FilesWritten {
+            run_id: run_id.to_string(),
+            files_written: written.len() as u64,
+            rows_written,
+            manifest,
+        };
+        self.tracker().record(&job.id, files_written).await?;
+        control.progress.send_modify(|p| {
+            p.status = JobStatus::Uncommitted;
+            p.rows_written = rows_written;
+        });
+        // Past this point the job commits or fails; a cancellation no longer applies.
+        let transaction_number = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
+        Ok((written, transaction_number))
+    }
+}

@@ -1,0 +1,169 @@
+//! Admission: a job's JSON is parsed and validated (the table, the algorithm, the engine
+//! settings, every input file), then recorded in the tracker as ACCEPTED, or as REJECTED with
+//! every reason found. An accepted job is ready to execute.
+
+use bulk_import_core::properties::{INSTANCE_CLASS_NAME, TABLE_CLASS_NAME};
+use bulk_import_core::table::Table;
+use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord};
+
+use super::inputs::{InputFile, total_rows, validate_inputs};
+use super::job::{BulkImportJob, parse_job};
+use super::settings::{JobSettings, job_settings};
+use crate::driver::Driver;
+use crate::planning::{Algorithm, AlgorithmChoice};
+
+/// A job that passed validation and was recorded as accepted: ready to execute.
+#[derive(Debug, Clone)]
+pub struct AcceptedJob {
+    pub job: BulkImportJob,
+    pub table: Table,
+    pub algorithm: Algorithm,
+    pub files: Vec<InputFile>,
+    /// The rows of all input files, from their footers: what the job must write.
+    pub rows: u64,
+    /// What the job's `sparkConf` asks of the engine.
+    pub settings: JobSettings,
+}
+
+/// The result of admitting a job: recorded as accepted, or as rejected with every reason.
+#[derive(Debug)]
+pub enum Admission {
+    Accepted(Box<AcceptedJob>),
+    Rejected { job_id: String, reasons: Vec<String> },
+}
+
+/// What validation found: all a job needs to run, or every reason it cannot.
+#[derive(Debug)]
+enum Validation {
+    Valid { table: Table, algorithm: Algorithm, files: Vec<InputFile>, settings: JobSettings },
+    Invalid(Vec<String>),
+}
+
+/// A job the tracker holds as accepted, looked at again after a restart.
+#[derive(Debug)]
+pub enum Reloaded {
+    Runnable(Box<AcceptedJob>),
+    /// Why it can no longer run.
+    NoLongerValid(String),
+}
+
+impl Driver {
+    /// Parses and validates a job and records it as accepted or rejected.
+    pub async fn admit(&self, raw_json: &str) -> anyhow::Result<Admission> {
+        let job = match parse_job(raw_json) {
+            Ok(job) => job,
+            Err(failure) => return self.reject(&failure.id, failure.table_name, failure.reasons, raw_json).await,
+        };
+        let (table, algorithm, files, settings) = match self.validate(&job).await? {
+            Validation::Valid { table, algorithm, files, settings } => (table, algorithm, files, settings),
+            Validation::Invalid(reasons) => return self.reject(&job.id, job.table_name.clone(), reasons, raw_json).await,
+        };
+        let rows = total_rows(&files);
+        let accepted = JobEvent::Accepted {
+            table_name: table.name().to_string(),
+            table_id: table.id().to_string(),
+            input_files: files.len() as u64,
+            input_rows: rows,
+            class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
+            raw_json: Some(raw_json.to_string()),
+            warnings: settings.warnings.clone(),
+            platform_spec: job.platform_spec.clone(),
+        };
+        match self.tracker().accept(&job.id, accepted).await {
+            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))),
+            Err(AcceptError::AlreadyAccepted(_)) => {
+                let reasons = vec![format!("job id {:?} was already accepted", job.id)];
+                self.tracker().record_rejected_resubmission(&job.id, reasons.clone(), raw_json.to_string()).await?;
+                Ok(Admission::Rejected { job_id: job.id, reasons })
+            }
+            Err(AcceptError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Validates again a job the tracker holds as accepted, from the JSON it was accepted
+    /// with, to run it after a restart.
+    pub async fn reload(&self, record: &JobRecord) -> anyhow::Result<Reloaded> {
+        let Some(JobEvent::Accepted { raw_json: Some(raw_json), .. }) = record.accepted() else {
+            return Ok(Reloaded::NoLongerValid("the job's accepted record does not hold its JSON".into()));
+        };
+        let job = match parse_job(raw_json) {
+            Ok(job) => job,
+            Err(failure) => return Ok(Reloaded::NoLongerValid(failure.reasons.join("; "))),
+        };
+        Ok(match self.validate(&job).await? {
+            Validation::Valid { table, algorithm, files, settings } => {
+                let rows = total_rows(&files);
+                Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))
+            }
+            Validation::Invalid(reasons) => Reloaded::NoLongerValid(format!("the job is no longer valid: {}", reasons.join("; "))),
+        })
+    }
+
+    /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
+    /// the rejection is recorded beside it, as a rejected submission.
+    async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<String>, raw_json: &str) -> anyhow::Result<Admission> {
+        let owned = self.tracker().job(job_id).await?.is_some_and(|j| j.accepted().is_some());
+        if owned {
+            reasons.push(format!("job id {job_id:?} was already accepted"));
+            self.tracker().record_rejected_resubmission(job_id, reasons.clone(), raw_json.to_string()).await?;
+        } else {
+            let event = JobEvent::Rejected { table_name, reasons: reasons.clone(), raw_json: raw_json.to_string() };
+            self.tracker().record(job_id, event).await?;
+        }
+        Ok(Admission::Rejected { job_id: job_id.to_string(), reasons })
+    }
+
+    /// Checks the table, the algorithm and the input; `Err` holds every reason to reject.
+    async fn validate(&self, job: &BulkImportJob) -> anyhow::Result<Validation> {
+        let mut reasons = Vec::new();
+        let settings = match job_settings(&job.spark_conf) {
+            Ok(settings) => match self.engine.session_for(&job.id, &settings.session) {
+                Ok(_) => Some(settings),
+                Err(e) => {
+                    reasons.push(format!("sparkConf: {e}"));
+                    None
+                }
+            },
+            Err(problems) => {
+                reasons.extend(problems);
+                None
+            }
+        };
+        let table = match (&job.table_name, &job.table_id) {
+            (Some(name), id) => {
+                let table = self.backend.table_by_name(name).await?;
+                match (&table, id) {
+                    (None, _) => reasons.push(format!("table {name:?} does not exist")),
+                    (Some(t), Some(id)) if t.id() != id => reasons.push(format!("table {name:?} has id {}, not {id:?}", t.id())),
+                    _ => {}
+                }
+                table
+            }
+            (None, Some(id)) => {
+                let table = self.backend.table_by_id(id).await?;
+                if table.is_none() {
+                    reasons.push(format!("no table has id {id:?}"));
+                }
+                table
+            }
+            (None, None) => None,
+        };
+        let instance = self.backend.table_properties.instance_properties().await?;
+        let choice = AlgorithmChoice {
+            job: job.class_name.as_deref(),
+            table_default: table.as_ref().and_then(|t| t.definition.properties.raw(TABLE_CLASS_NAME)),
+            instance_default: instance.raw(INSTANCE_CLASS_NAME),
+        };
+        let algorithm = Algorithm::select(choice).map_err(|r| reasons.push(r)).ok();
+        let files = match &table {
+            Some(table) => validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
+            None => None,
+        };
+        Ok(match (table, algorithm, files, settings) {
+            (Some(table), Some(algorithm), Some(files), Some(settings)) if reasons.is_empty() => {
+                Validation::Valid { table, algorithm, files, settings }
+            }
+            _ => Validation::Invalid(reasons),
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! The attempt directory: the one place a run of a job keeps what the driver and the writer
+//! tasks tell each other, wherever each of them runs.
+//!
+//! ```text
+//! <table dir>/bulk_import/<job id>/<run id>/
+//!     files/<file uuid>      a writer names each data file here before it starts it, so that
+//!                            every file of an attempt can be found and deleted
+//!     progress/<task>.json   each writer task's files and rows so far (TaskProgressRecord)
+//!     abandoned              the driver gave the attempt up: writers stop, late files go
+//!     manifest.json          the files the plan returned, written before the commit
+//! ```
+//!
+//! After a run only the manifest (of a committed run) or the abandoned mark (of a discarded
+//! one) is left; everything else is swept.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::sketch::sketches_path;
+use crate::store::{Location, ObjectStores};
+use crate::table::Table;
+
+const FILES: &str = "files";
+const PROGRESS: &str = "progress";
+const ABANDONED: &str = "abandoned";
+const MANIFEST: &str = "manifest.json";
+
+/// One file a job wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenFile {
+    pub partition_id: String,
+    pub filename: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The manifest of an attempt: the files its plan returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub job_id: String,
+    pub files: Vec<WrittenFile>,
+}
+
+/// A writer task's progress, rewritten after each file it completes: a retried task starts its
+/// partition's record again, so the records sum to what the live attempts have written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskProgressRecord {
+    pub files: u64,
+    pub rows: u64,
+    pub done: bool,
+}
+
+/// One run's attempt directory.
+#[derive(Debug, Clone)]
+pub struct AttemptDir {
+    location: Location,
+}
+
+impl AttemptDir {
+    /// The directory of every attempt of every job of a table.
+    pub fn all_attempts(table: &Table) -> Location {
+        table.dir().child("bulk_import")
+    }
+
+    /// The attempt directory of one run of a job.
+    pub fn for_run(table: &Table, job_id: &str, run_id: &str) -> Self {
+        AttemptDir { location: Self::all_attempts(table).child(job_id).child(run_id) }
+    }
+
+    /// An attempt directory at a location a plan carried (a writer task's view).
+    pub fn at(location: Location) -> Self {
+        AttemptDir { location }
+    }
+
+    pub fn url(&self) -> String {
+        self.location.url()
+    }
+
+    /// Whether an object left under [`AttemptDir::all_attempts`] after its run ended is one
+    /// that is meant to stay (a committed run's manifest, a discarded run's mark).
+    pub fn is_kept_after_run(url: &str) -> bool {
+        url.ends_with(&format!("/{MANIFEST}")) || url.ends_with(&format!("/{ABANDONED}"))
+    }
+
+    // The writer's side.
+
+    /// Names a data file before a writer starts it.
+    pub async fn record_file(&self, file_id: &str, url: &str) -> Result<()> {
+        let marker = self.location.child(FILES).child(file_id);
+        marker.store.put(&marker.path, PutPayload::from(url.as_bytes().to_vec())).await?;
+        Ok(())
+    }
+
+    /// Whether the driver gave this attempt up. Ballista does not always stop a job's running
+    /// tasks when the job ends, so writers look before starting a file and after finishing one.
+    pub async fn is_abandoned(&self) -> Result<bool> {
+        let mark = self.location.child(ABANDONED);
+        match mark.store.head(&mark.path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Rewrites a writer task's progress record.
+    pub async fn write_task_progress(&self, task: usize, record: TaskProgressRecord) -> Result<()> {
+        let location = self.location.child(PROGRESS).child(&format!("{task:06}.json"));
+        let json = serde_json::to_vec(&record).map_err(|e| corrupt("task progress", &location, &e))?;
+        location.store.put(&location.path, PutPayload::from(json)).await?;
+        Ok(())
+    }
+
+    // The driver's side.
+
+    /// Sums the writer tasks' records: (tasks done, rows written).
+    pub async fn read_progress(&self) -> Result<(u32, u64)> {
+        let dir = self.location.child(PROGRESS);
+        let listed: Vec<_> = dir.store.list(Some(&dir.path)).try_collect().await?;
+        let (mut done, mut rows) = (0, 0);
+        for meta in listed {
+            let bytes = match dir.store.get(&meta.location).await {
+                Ok(result) => result.bytes().await?,
+                // Deleted since the listing: the attempt is being cleaned up.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // A record caught half-written by a store without atomic puts counts next time.
+            let Ok(record) = serde_json::from_slice::<TaskProgressRecord>(&bytes) else { continue };
+            done += u32::from(record.done);
+            rows += record.rows;
+        }
+        Ok((done, rows))
+    }
+
+    /// Writes the manifest; returns its URL.
+    pub async fn write_manifest(&self, job_id: &str, files: &[WrittenFile]) -> Result<String> {
+        let location = self.location.child(MANIFEST);
+        let manifest = Manifest { job_id: job_id.to_string(), files: files.to_vec() };
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt("manifest", &location, &e))?;
+        location.store.put(&location.path, bytes.into()).await?;
+        Ok(location.url())
+    }
+
+    pub async fn delete_manifest(&self) -> Result<()> {
+        let location = self.location.child(MANIFEST);
+        match location.store.delete(&location.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Marks the attempt abandoned; the mark stays, so that a late task never writes into it.
+    pub async fn mark_abandoned(&self) -> Result<()> {
+        let mark = self.location.child(ABANDONED);
+        mark.store.put(&mark.path, PutPayload::from_static(b"abandoned\n")).await?;
+        Ok(())
+    }
+
+    /// Deletes every file the attempt's writers started (with its sketches) except those in
+    /// `keep`, then, unless `keep_markers`, the markers and the tasks' progress records. A sweep
+    /// that keeps the markers can be repeated to catch files that writers were still completing.
+    /// Returns how many data files were deleted.
+    pub async fn sweep(&self, stores: &ObjectStores, keep: &HashSet<String>, keep_markers: bool) -> Result<usize> {
+        let markers = self.location.child(FILES);
+        let listed: Vec<_> = markers.store.list(Some(&markers.path)).try_collect().await?;
+        let mut deleted = 0;
+        for marker in listed {
+            let url = String::from_utf8_lossy(&markers.store.get(&marker.location).await?.bytes().await?).into_owned();
+            if !keep.contains(&url) {
+                let file = stores.resolve(&url)?;
+                if delete_if_present(&file).await? {
+                    deleted += 1;
+                }
+                delete_if_present(&file.at(sketches_path(file.path.as_ref()).into())).await?;
+            }
+            if !keep_markers {
+                markers.store.delete(&marker.location).await?;
+            }
+        }
+        if keep_markers {
+            return Ok(deleted);
+        }
+        let progress = self.location.child(PROGRESS);
+        let records: Vec<_> = progress.store.list(Some(&progress.path)).try_collect().await?;
+        for record in records {
+            progress.store.delete(&record.location).await?;
+        }
+        Ok(deleted)
+    }
+}
+
+/// Deletes an object; false if it was not there.
+async fn delete_if_present(location: &Location) -> Result<bool> {
+    match location.store.delete(&location.path).await {
+        Ok(()) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn corrupt(what: &'static str, location: &Location, e: &serde_json::Error) -> Error {
+    Error::Corrupt { what, location: location.url(), reason: e.to_string() }
+}
