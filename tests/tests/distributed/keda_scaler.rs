@@ -19,6 +19,7 @@ fn scaled_object(executors_per_job: &str) -> ScaledObjectRef {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_scaler_follows_the_queue_down_to_zero() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (input, splits) = generate_input(dir.path(), 1_500_000, 4, 16, 41);
     let store = dir.path().join("store").to_str().unwrap().to_string();

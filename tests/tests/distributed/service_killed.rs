@@ -11,6 +11,7 @@ use bulk_import_tests::table_contents::table_contents;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_service_loses_no_job_and_commits_once() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (running_input, splits) = generate_input(dir.path(), 1_500_000, 4, 16, 51);
     let (queued_input, _) = generate_input(dir.path(), 50_000, 2, 16, 52);

@@ -13,6 +13,7 @@ const ROWS: u64 = 1_500_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_executor_loses_and_duplicates_nothing() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (input, splits) = generate_input(dir.path(), ROWS, 4, 16, 41);
     let store = dir.path().join("store").to_str().unwrap().to_string();

@@ -13,6 +13,7 @@ use bulk_import_tests::table_contents::table_contents;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_jobs_commit_once_each_and_a_cancelled_job_leaves_nothing() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (first, splits) = generate_input(dir.path(), 100_000, 2, 16, 21);
     let (second, _) = generate_input(dir.path(), 80_000, 2, 16, 22);

@@ -57,6 +57,7 @@ fn grpcurl(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rust_and_third_party_clients_import_exactly_what_the_embedded_engine_does() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (input, splits) = generate_input(dir.path(), 120_000, 4, 16, 11);
     let store = dir.path().join("store").to_str().unwrap().to_string();

@@ -14,6 +14,7 @@ use bulk_import_tests::{files_below, read_parquet, rows_as_strings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn global_sort_on_a_cluster_splits_the_big_leaf() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (input, _) = generate_input(dir.path(), 200_000, 4, 2, 31);
     let store = dir.path().join("store").to_str().unwrap().to_string();

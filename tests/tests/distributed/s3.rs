@@ -14,6 +14,7 @@ use object_store::ObjectStoreExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_reads_and_writes_everything_in_s3() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start(dir.path(), &["input-bucket", "tables"]);
     let s3 = S3Options {

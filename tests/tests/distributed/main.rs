@@ -1,0 +1,19 @@
+//! The multi-process tests: a scheduler, executors and the job service as separate processes
+//! on 127.0.0.1 (and moto for S3), started and stopped by each test. Slower than the embedded
+//! tests, so in a binary of their own: `cargo test -p bulk-import-tests --test distributed`.
+
+mod clients;
+mod concurrency;
+mod executor_killed;
+mod global_sort;
+mod keda_scaler;
+mod s3;
+mod service_killed;
+
+/// Each test runs its processes alone. Their waits are sized for one cluster on two cores (and
+/// the kill tests time their kills against the job's progress), as when each file was its own
+/// test binary; two clusters at once would starve each other into timeouts.
+async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_AT_A_TIME.lock().await
+}
