@@ -1,4 +1,5 @@
 //! The `bulk-import` command as a user runs it: generate, create a table, import, inspect.
+#![allow(clippy::unwrap_used)] // A test: a failed step fails it.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -6,12 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn bulk_import(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bulk-import"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("BULK_IMPORT_STORE")
-        .output()
-        .expect("bulk-import runs")
+    Command::new(env!("CARGO_BIN_EXE_bulk-import")).current_dir(dir).args(args).env_remove("BULK_IMPORT_STORE").output().expect("bulk-import runs")
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -30,7 +26,8 @@ fn generate_create_run_and_inspect() {
     std::fs::write(d.join("schema.json"), bulk_import_driver::tools::generate::SCHEMA_JSON).unwrap();
     // Keep the 8 leaves: no automatic pre-split.
     std::fs::write(d.join("table.properties"), "sleeper.table.bulk.import.min.leaf.partitions=0\n").unwrap();
-    let created = ok(d, &["table", "create", "events", "--schema", "schema.json", "--split-points", "splits.txt", "--properties", "table.properties"]);
+    let created =
+        ok(d, &["table", "create", "events", "--schema", "schema.json", "--split-points", "splits.txt", "--properties", "table.properties"]);
     assert!(created.contains("with 8 leaf partitions"), "{created}");
     assert!(ok(d, &["table", "list"]).starts_with("events\t"));
 

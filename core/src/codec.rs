@@ -59,19 +59,18 @@ impl PhysicalExtensionCodec for BulkImportCodec {
                     leaf_column: node.leaf_column,
                     row_key_count: node.row_key_count as usize,
                     sort_key_count: node.sort_key_count as usize,
-                    parquet: parquet_from_proto(&node.parquet.unwrap_or_default()),
+                    parquet: parquet_from_proto(
+                        node.parquet.as_ref().ok_or_else(|| DataFusionError::Internal("FileWriterNode has no parquet settings".into()))?,
+                    )?,
                     attempt_dir_url: node.attempt_dir_url,
                     fail_after_files: node.fail_after_files,
                     write_sketches: node.write_sketches,
                 };
                 Ok(Arc::new(PartitionFileWriterExec::new(one_input(inputs, "PartitionFileWriterExec")?, config)))
             }
-            Some(pb::codec_envelope::Node::LeafSort(node)) => Ok(Arc::new(LeafSortExec::try_new(
-                one_input(inputs, "LeafSortExec")?,
-                &node.leaf_column,
-                node.sort_columns,
-                node.leaf_count,
-            )?)),
+            Some(pb::codec_envelope::Node::LeafSort(node)) => {
+                Ok(Arc::new(LeafSortExec::try_new(one_input(inputs, "LeafSortExec")?, &node.leaf_column, node.sort_columns, node.leaf_count)?))
+            }
             Some(pb::codec_envelope::Node::KeyRange(node)) => Ok(Arc::new(KeyRangeExec::try_new(
                 one_input(inputs, "KeyRangeExec")?,
                 KeyRanges::try_new(batch_from_ipc(&node.cuts_ipc)?, node.labels)?,
@@ -81,12 +80,7 @@ impl PhysicalExtensionCodec for BulkImportCodec {
         }
     }
 
-    fn try_encode(
-        &self,
-        node: Arc<dyn ExecutionPlan>,
-        buf: &mut Vec<u8>,
-        proto_converter: &dyn PhysicalProtoConverterExtension,
-    ) -> Result<()> {
+    fn try_encode(&self, node: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>, proto_converter: &dyn PhysicalProtoConverterExtension) -> Result<()> {
         let node = if let Some(exec) = node.downcast_ref::<LeafPartitionExec>() {
             pb::codec_envelope::Node::LeafPartition(pb::LeafPartitionNode {
                 tree: Some(tree_to_proto(exec.labeller().tree())),

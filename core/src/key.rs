@@ -100,7 +100,10 @@ impl fmt::Display for KeyValue {
             KeyValue::Int(v) => write!(f, "{v}"),
             KeyValue::Long(v) => write!(f, "{v}"),
             KeyValue::String(v) => write!(f, "{v:?}"),
-            KeyValue::Bytes(v) => write!(f, "0x{}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            KeyValue::Bytes(v) => {
+                f.write_str("0x")?;
+                v.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
         }
     }
 }
@@ -169,11 +172,7 @@ pub fn java_string_cmp(a: &str, b: &str) -> Ordering {
         None => ab.len().cmp(&bb.len()),
         Some(i) => {
             let (x, y) = (ab[i], bb[i]);
-            if x >= 0xEE && y >= 0xEE && (x >= 0xF0) != (y >= 0xF0) {
-                y.cmp(&x)
-            } else {
-                x.cmp(&y)
-            }
+            if x >= 0xEE && y >= 0xEE && (x >= 0xF0) != (y >= 0xF0) { y.cmp(&x) } else { x.cmp(&y) }
         }
     }
 }
@@ -228,16 +227,30 @@ mod tests {
     #[test]
     fn string_order_is_utf16_order() {
         let samples = [
-            "", "a", "ab", "b", "\u{7f}", "\u{80}", "\u{7ff}", "\u{800}", "\u{d7ff}", "\u{e000}",
-            "\u{fffd}", "\u{ffff}", "\u{10000}", "\u{1f600}", "\u{10ffff}", "a\u{1f600}",
-            "a\u{ffff}", "\u{1f600}a", "\u{1f601}",
+            "",
+            "a",
+            "ab",
+            "b",
+            "\u{7f}",
+            "\u{80}",
+            "\u{7ff}",
+            "\u{800}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{fffd}",
+            "\u{ffff}",
+            "\u{10000}",
+            "\u{1f600}",
+            "\u{10ffff}",
+            "a\u{1f600}",
+            "a\u{ffff}",
+            "\u{1f600}a",
+            "\u{1f601}",
         ];
         // Behind prefixes of 0, 7, 8 and 17 bytes, so differences fall inside, at the edge of
         // and after the eight-byte steps of the comparison.
-        let prefixed: Vec<String> = ["", "0123456", "01234567", "0123456789abcdef\u{e9}"]
-            .iter()
-            .flat_map(|p| samples.iter().map(move |s| format!("{p}{s}")))
-            .collect();
+        let prefixed: Vec<String> =
+            ["", "0123456", "01234567", "0123456789abcdef\u{e9}"].iter().flat_map(|p| samples.iter().map(move |s| format!("{p}{s}"))).collect();
         for a in &prefixed {
             for b in &prefixed {
                 assert_eq!(java_string_cmp(a, b), utf16_cmp(a, b), "{a:?} vs {b:?}");

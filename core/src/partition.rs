@@ -73,7 +73,12 @@ pub struct PartitionTree {
 #[derive(Debug, Clone)]
 enum Step {
     Leaf(u32),
-    Cut { dimension: usize, at: KeyValue, below: usize, from: usize },
+    Cut {
+        dimension: usize,
+        at: KeyValue,
+        below: usize,
+        from: usize,
+    },
     /// Children of any other shape: test each child's region, as Sleeper does.
     Search,
 }
@@ -81,20 +86,17 @@ enum Step {
 impl PartitionTree {
     /// A tree holding one root partition that is a leaf.
     pub fn single_leaf(row_keys: &[KeyField]) -> Self {
-        Self::from_split_points(row_keys, Vec::new()).expect("no split points is always valid")
+        Self::from_split_points(row_keys, &[]).expect("no split points is always valid")
     }
 
     /// A balanced tree whose leaves are split on the first row key at the given points, built as
     /// Sleeper's `PartitionsFromSplitPoints` does: leaves from the split points, then each level
     /// pairs neighbours under a new parent until one root remains.
-    pub fn from_split_points(row_keys: &[KeyField], split_points: Vec<KeyValue>) -> Result<Self> {
+    pub fn from_split_points(row_keys: &[KeyField], split_points: &[KeyValue]) -> Result<Self> {
         let first = row_keys.first().ok_or_else(|| Error::InvalidSplitPoints("no row keys".into()))?;
-        for point in &split_points {
+        for point in split_points {
             if point.key_type() != first.key_type {
-                return Err(Error::InvalidSplitPoints(format!(
-                    "split point {point} is not of the first row key's type {}",
-                    first.key_type
-                )));
+                return Err(Error::InvalidSplitPoints(format!("split point {point} is not of the first row key's type {}", first.key_type)));
             }
         }
         for pair in split_points.windows(2) {
@@ -105,7 +107,7 @@ impl PartitionTree {
                 )));
             }
         }
-        Self::new(row_keys.to_vec(), balanced_subtree(&Region::everything(row_keys), &split_points, "root", None))
+        Self::new(row_keys.to_vec(), balanced_subtree(&Region::everything(row_keys), split_points, "root", None))
     }
 
     /// The partitions that split leaf `leaf_id` at `points` (strictly increasing values of the
@@ -116,13 +118,14 @@ impl PartitionTree {
         let invalid = |m: String| Error::InvalidSplitPoints(m);
         let leaf = self.get(leaf_id).filter(|p| p.is_leaf).ok_or_else(|| Error::NotALeafPartition(leaf_id.to_string()))?;
         let range = &leaf.region.ranges[0];
+        let [first_key, ..] = self.row_keys.as_slice() else { return Err(invalid("no row keys".into())) };
         for point in points {
-            if point.key_type() != self.row_keys[0].key_type || !range.contains(point.as_ref()) || *point == range.min {
+            if point.key_type() != first_key.key_type || !range.contains(point.as_ref()) || *point == range.min {
                 return Err(invalid(format!("split point {point} is not strictly inside partition {leaf_id:?}")));
             }
         }
-        if let Some(pair) = points.windows(2).find(|pair| pair[0] >= pair[1]) {
-            return Err(invalid(format!("split points must be strictly increasing, but {} is followed by {}", pair[0], pair[1])));
+        if let Some([before, after]) = points.windows(2).find(|pair| pair[0] >= pair[1]) {
+            return Err(invalid(format!("split points must be strictly increasing, but {before} is followed by {after}")));
         }
         let mut subtree = balanced_subtree(&leaf.region, points, leaf_id, leaf.parent_id.clone());
         let at = subtree.iter().position(|p| p.id == leaf_id).expect("the subtree's root is the leaf");
@@ -139,16 +142,10 @@ impl PartitionTree {
                 return Err(invalid(format!("partition id {:?} appears twice", p.id)));
             }
             if p.region.ranges.len() != row_keys.len() {
-                return Err(invalid(format!(
-                    "partition {:?} has {} ranges for {} row keys",
-                    p.id,
-                    p.region.ranges.len(),
-                    row_keys.len()
-                )));
+                return Err(invalid(format!("partition {:?} has {} ranges for {} row keys", p.id, p.region.ranges.len(), row_keys.len())));
             }
             for (range, key) in p.region.ranges.iter().zip(&row_keys) {
-                let types_match = range.min.key_type() == key.key_type
-                    && range.max.as_ref().is_none_or(|m| m.key_type() == key.key_type);
+                let types_match = range.min.key_type() == key.key_type && range.max.as_ref().is_none_or(|m| m.key_type() == key.key_type);
                 if !types_match {
                     return Err(invalid(format!("partition {:?}: range of {:?} is not of type {}", p.id, key.name, key.key_type)));
                 }
@@ -241,7 +238,11 @@ impl PartitionTree {
             node = match &self.steps[node] {
                 Step::Leaf(leaf) => return Some(*leaf),
                 Step::Cut { dimension, at, below, from } => {
-                    if key(*dimension) < at.as_ref() { *below } else { *from }
+                    if key(*dimension) < at.as_ref() {
+                        *below
+                    } else {
+                        *from
+                    }
                 }
                 Step::Search => *self.children[node].iter().find(|&&c| contains(c))?,
             };
@@ -253,12 +254,12 @@ impl PartitionTree {
     /// and the leaf index of each interval they make (one more than the cuts), read from the
     /// same steps descent takes, in order. The leaf of a key is then the interval holding it.
     pub fn leaves_in_key_order(&self) -> Option<(Vec<&KeyValue>, Vec<u32>)> {
-        if self.row_keys.len() != 1 || self.root_bounded {
-            return None;
-        }
         enum Visit<'a> {
             Node(usize),
             Cut(&'a KeyValue),
+        }
+        if self.row_keys.len() != 1 || self.root_bounded {
+            return None;
         }
         let (mut cuts, mut leaves) = (Vec::new(), Vec::new());
         let mut pending = vec![Visit::Node(self.root)];
@@ -307,7 +308,6 @@ fn step(partitions: &[Partition], i: usize, children: &[usize], leaf_index: Opti
     }
 }
 
-
 /// A balanced tree over `whole`, cut on the first row key at `points`, built as Sleeper's
 /// `PartitionsFromSplitPoints` does: leaves from the points, then each level pairs neighbours
 /// under a new parent until one remains, which takes `root_id` and `root_parent`.
@@ -338,10 +338,7 @@ fn balanced_subtree(whole: &Region, points: &[KeyValue], root_id: &str, root_par
         let mut next = Vec::new();
         for pair in level.chunks(2) {
             if let [left, right] = *pair {
-                let region = region_between(
-                    Some(&partitions[left].region.ranges[0].min),
-                    partitions[right].region.ranges[0].max.as_ref(),
-                );
+                let region = region_between(Some(&partitions[left].region.ranges[0].min), partitions[right].region.ranges[0].max.as_ref());
                 let parent = Partition {
                     id: uuid::Uuid::new_v4().to_string(),
                     is_leaf: false,
@@ -384,7 +381,7 @@ mod tests {
     #[test]
     fn balanced_tree_from_split_points_routes_to_ranges() {
         let points: Vec<KeyValue> = ["b", "d", "f", "h", "j"].iter().map(|s| KeyValue::String(s.to_string())).collect();
-        let tree = PartitionTree::from_split_points(&string_key(), points).unwrap();
+        let tree = PartitionTree::from_split_points(&string_key(), &points).unwrap();
         assert_eq!(tree.leaf_count(), 6);
         assert_eq!(tree.root().id, "root");
         for (key, min) in [("", ""), ("a", ""), ("b", "b"), ("c", "b"), ("i", "h"), ("j", "j"), ("zzz", "j")] {
@@ -406,9 +403,9 @@ mod tests {
     #[test]
     fn rejects_unordered_or_mistyped_split_points() {
         let s = |v: &str| KeyValue::String(v.into());
-        assert!(PartitionTree::from_split_points(&string_key(), vec![s("b"), s("b")]).is_err());
-        assert!(PartitionTree::from_split_points(&string_key(), vec![s("c"), s("b")]).is_err());
-        assert!(PartitionTree::from_split_points(&string_key(), vec![KeyValue::Long(1)]).is_err());
+        assert!(PartitionTree::from_split_points(&string_key(), &[s("b"), s("b")]).is_err());
+        assert!(PartitionTree::from_split_points(&string_key(), &[s("c"), s("b")]).is_err());
+        assert!(PartitionTree::from_split_points(&string_key(), &[KeyValue::Long(1)]).is_err());
     }
 
     #[test]
@@ -419,7 +416,7 @@ mod tests {
             id: id.into(),
             is_leaf: children.is_empty(),
             parent_id: parent.map(str::to_string),
-            child_ids: children.iter().map(|c| c.to_string()).collect(),
+            child_ids: children.iter().map(std::string::ToString::to_string).collect(),
             region,
             dimension: if children.is_empty() { -1 } else { 0 },
         };

@@ -1,123 +1,190 @@
 //! Partitions in Sleeper's JSON shape (`transaction-initialise-partitions.json`): regions keyed
 //! by row-key field name, strings base64-encoded when `stringsBase64Encoded` is set, byte arrays
 //! always base64, an absent `max` meaning +infinity.
+//!
+//! [`PartitionJson`] is the shape as serde types; [`KeyJson`] and its two conversions are the one
+//! place that knows how a key value is written (a number, or base64 text).
+
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::key::{KeyType, KeyValue};
 use crate::partition::{KeyRange, Partition, PartitionTree, Region};
 use crate::schema::KeyField;
 
-/// A key value as Sleeper writes it in a region.
-pub fn key_to_json(value: &KeyValue) -> Value {
-    match value {
-        KeyValue::Int(v) => json!(v),
-        KeyValue::Long(v) => json!(v),
-        KeyValue::String(v) => json!(BASE64.encode(v)),
-        KeyValue::Bytes(v) => json!(BASE64.encode(v)),
+/// A partition as Sleeper writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionJson {
+    pub partition_id: String,
+    pub is_leaf_partition: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_partition_id: Option<String>,
+    #[serde(default)]
+    pub child_partition_ids: Vec<String>,
+    pub region: RegionJson,
+    #[serde(default = "leaf_dimension")]
+    pub dimension: i32,
+}
+
+fn leaf_dimension() -> i32 {
+    -1
+}
+
+/// A region: one range per row-key field, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionJson {
+    #[serde(flatten)]
+    pub ranges: BTreeMap<String, RangeJson>,
+    #[serde(default)]
+    pub strings_base64_encoded: bool,
+}
+
+/// A range of one row key: Sleeper's are always min-inclusive and max-exclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeJson {
+    #[serde(default)]
+    pub min: Option<KeyJson>,
+    #[serde(default = "inclusive")]
+    pub min_inclusive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<KeyJson>,
+    #[serde(default)]
+    pub max_inclusive: bool,
+}
+
+fn inclusive() -> bool {
+    true
+}
+
+/// A key value as written in a region: ints and longs as numbers, strings and byte arrays as
+/// (base64) text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyJson {
+    Number(i64),
+    Text(String),
+}
+
+impl KeyJson {
+    /// How Sleeper writes a key value (strings base64-encoded, as it does since it added
+    /// `stringsBase64Encoded`).
+    pub fn from_key(value: &KeyValue) -> Self {
+        match value {
+            KeyValue::Int(v) => KeyJson::Number(i64::from(*v)),
+            KeyValue::Long(v) => KeyJson::Number(*v),
+            KeyValue::String(v) => KeyJson::Text(BASE64.encode(v)),
+            KeyValue::Bytes(v) => KeyJson::Text(BASE64.encode(v)),
+        }
+    }
+
+    /// The key value of a field of `key_type`; strings are base64 when `strings_base64`.
+    pub fn to_key(&self, key_type: KeyType, strings_base64: bool) -> Result<KeyValue> {
+        let bad = || Error::InvalidPartitions(format!("{self:?} is not a valid {key_type} region bound"));
+        let decode = |s: &str| BASE64.decode(s).map_err(|_| bad());
+        Ok(match (key_type, self) {
+            (KeyType::Int, KeyJson::Number(v)) => KeyValue::Int(i32::try_from(*v).map_err(|_| bad())?),
+            (KeyType::Long, KeyJson::Number(v)) => KeyValue::Long(*v),
+            (KeyType::String, KeyJson::Text(s)) if strings_base64 => KeyValue::String(String::from_utf8(decode(s)?).map_err(|_| bad())?),
+            (KeyType::String, KeyJson::Text(s)) => KeyValue::String(s.clone()),
+            (KeyType::ByteArray, KeyJson::Text(s)) => KeyValue::Bytes(decode(s)?),
+            _ => return Err(bad()),
+        })
     }
 }
 
-fn key_from_json(value: &Value, key_type: KeyType, strings_base64: bool) -> Result<KeyValue> {
-    let bad = || Error::InvalidPartitions(format!("{value} is not a valid {key_type} region bound"));
-    let decode = |s: &str| BASE64.decode(s).map_err(|_| bad());
-    Ok(match key_type {
-        KeyType::Int => KeyValue::Int(value.as_i64().and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?),
-        KeyType::Long => KeyValue::Long(value.as_i64().ok_or_else(bad)?),
-        KeyType::String => {
-            let s = value.as_str().ok_or_else(bad)?;
-            KeyValue::String(if strings_base64 { String::from_utf8(decode(s)?).map_err(|_| bad())? } else { s.to_string() })
-        }
-        KeyType::ByteArray => KeyValue::Bytes(decode(value.as_str().ok_or_else(bad)?)?),
-    })
-}
-
-pub fn partition_to_json(row_keys: &[KeyField], p: &Partition) -> Value {
-    let mut region = Map::new();
-    for (key, range) in row_keys.iter().zip(&p.region.ranges) {
-        let mut r = Map::new();
-        r.insert("min".into(), key_to_json(&range.min));
-        r.insert("minInclusive".into(), json!(true));
-        if let Some(max) = &range.max {
-            r.insert("max".into(), key_to_json(max));
-        }
-        r.insert("maxInclusive".into(), json!(false));
-        region.insert(key.name.clone(), Value::Object(r));
-    }
-    region.insert("stringsBase64Encoded".into(), json!(true));
-    let mut out = Map::new();
-    out.insert("partitionId".into(), json!(p.id));
-    out.insert("isLeafPartition".into(), json!(p.is_leaf));
-    if let Some(parent) = &p.parent_id {
-        out.insert("parentPartitionId".into(), json!(parent));
-    }
-    out.insert("childPartitionIds".into(), json!(p.child_ids));
-    out.insert("region".into(), Value::Object(region));
-    out.insert("dimension".into(), json!(p.dimension));
-    Value::Object(out)
-}
-
-pub fn partition_from_json(row_keys: &[KeyField], value: &Value) -> Result<Partition> {
-    let bad = |m: String| Error::InvalidPartitions(m);
-    let id = value["partitionId"].as_str().ok_or_else(|| bad(format!("partition without a partitionId: {value}")))?;
-    let region_json = value["region"].as_object().ok_or_else(|| bad(format!("partition {id:?} has no region")))?;
-    let strings_base64 = region_json.get("stringsBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
-    let mut ranges = Vec::with_capacity(row_keys.len());
-    for key in row_keys {
-        let range = region_json
-            .get(&key.name)
-            .ok_or_else(|| bad(format!("partition {id:?} has no range for row key {:?}", key.name)))?;
-        if range.get("minInclusive").and_then(Value::as_bool) == Some(false)
-            || range.get("maxInclusive").and_then(Value::as_bool) == Some(true)
-        {
-            return Err(bad(format!("partition {id:?}: ranges must be min-inclusive and max-exclusive")));
-        }
-        let min = match range.get("min") {
-            None | Some(Value::Null) => key.key_type.minimum(),
-            Some(v) => key_from_json(v, key.key_type, strings_base64)?,
-        };
-        let max = match range.get("max") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(key_from_json(v, key.key_type, strings_base64)?),
-        };
-        ranges.push(KeyRange { min, max });
-    }
-    let child_ids = match value.get("childPartitionIds") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(v) => v
-            .as_array()
-            .ok_or_else(|| bad(format!("partition {id:?}: childPartitionIds is not a list")))?
+impl PartitionJson {
+    pub fn from_partition(row_keys: &[KeyField], p: &Partition) -> Self {
+        let ranges = row_keys
             .iter()
-            .map(|c| c.as_str().map(str::to_string).ok_or_else(|| bad(format!("partition {id:?}: a child id is not a string"))))
-            .collect::<Result<_>>()?,
-    };
-    Ok(Partition {
-        id: id.to_string(),
-        is_leaf: value["isLeafPartition"].as_bool().ok_or_else(|| bad(format!("partition {id:?} has no isLeafPartition")))?,
-        parent_id: value.get("parentPartitionId").and_then(Value::as_str).map(str::to_string),
-        child_ids,
-        region: Region { ranges },
-        dimension: value.get("dimension").and_then(Value::as_i64).unwrap_or(-1) as i32,
-    })
+            .zip(&p.region.ranges)
+            .map(|(key, range)| {
+                let json = RangeJson {
+                    min: Some(KeyJson::from_key(&range.min)),
+                    min_inclusive: true,
+                    max: range.max.as_ref().map(KeyJson::from_key),
+                    max_inclusive: false,
+                };
+                (key.name.clone(), json)
+            })
+            .collect();
+        PartitionJson {
+            partition_id: p.id.clone(),
+            is_leaf_partition: p.is_leaf,
+            parent_partition_id: p.parent_id.clone(),
+            child_partition_ids: p.child_ids.clone(),
+            region: RegionJson { ranges, strings_base64_encoded: true },
+            dimension: p.dimension,
+        }
+    }
+
+    pub fn to_partition(&self, row_keys: &[KeyField]) -> Result<Partition> {
+        let id = &self.partition_id;
+        let bad = |m: String| Error::InvalidPartitions(format!("partition {id:?}: {m}"));
+        let strings_base64 = self.region.strings_base64_encoded;
+        let mut ranges = Vec::with_capacity(row_keys.len());
+        for key in row_keys {
+            let range = self.region.ranges.get(&key.name).ok_or_else(|| bad(format!("no range for row key {:?}", key.name)))?;
+            if !range.min_inclusive || range.max_inclusive {
+                return Err(bad("ranges must be min-inclusive and max-exclusive".into()));
+            }
+            let min = match &range.min {
+                None => key.key_type.minimum(),
+                Some(v) => v.to_key(key.key_type, strings_base64)?,
+            };
+            let max = range.max.as_ref().map(|v| v.to_key(key.key_type, strings_base64)).transpose()?;
+            ranges.push(KeyRange { min, max });
+        }
+        Ok(Partition {
+            id: id.clone(),
+            is_leaf: self.is_leaf_partition,
+            parent_id: self.parent_partition_id.clone(),
+            child_ids: self.child_partition_ids.clone(),
+            region: Region { ranges },
+            dimension: self.dimension,
+        })
+    }
 }
 
-/// All partitions of a tree, as a JSON array.
-pub fn tree_to_json(tree: &PartitionTree) -> Value {
-    Value::Array(tree.partitions().iter().map(|p| partition_to_json(tree.row_keys(), p)).collect())
+/// A list of partitions, or an object with a `partitions` list (an `InitialisePartitions`
+/// transaction): what `--partitions` files hold.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PartitionsJson {
+    List(Vec<PartitionJson>),
+    Transaction { partitions: Vec<PartitionJson> },
+}
+
+pub fn partitions_to_json(row_keys: &[KeyField], partitions: &[Partition]) -> Vec<PartitionJson> {
+    partitions.iter().map(|p| PartitionJson::from_partition(row_keys, p)).collect()
+}
+
+pub fn partitions_from_json(row_keys: &[KeyField], partitions: &[PartitionJson]) -> Result<Vec<Partition>> {
+    partitions.iter().map(|p| p.to_partition(row_keys)).collect()
+}
+
+/// All partitions of a tree, in Sleeper's shape.
+pub fn tree_to_json(tree: &PartitionTree) -> Vec<PartitionJson> {
+    partitions_to_json(tree.row_keys(), tree.partitions())
 }
 
 /// Reads a tree from a JSON array of partitions, or an object with a `partitions` array (the
 /// shape of an `InitialisePartitions` transaction).
 pub fn tree_from_json(row_keys: &[KeyField], value: &Value) -> Result<PartitionTree> {
-    let list = value
-        .as_array()
-        .or_else(|| value.get("partitions").and_then(Value::as_array))
-        .ok_or_else(|| Error::InvalidPartitions("expected a JSON array of partitions or {\"partitions\": [...]}".into()))?;
-    let partitions = list.iter().map(|p| partition_from_json(row_keys, p)).collect::<Result<Vec<_>>>()?;
-    PartitionTree::new(row_keys.to_vec(), partitions)
+    let list = match PartitionsJson::deserialize(value) {
+        Ok(PartitionsJson::List(list) | PartitionsJson::Transaction { partitions: list }) => list,
+        Err(e) => {
+            return Err(Error::InvalidPartitions(format!("expected a JSON array of partitions or {{\"partitions\": [...]}}: {e}")));
+        }
+    };
+    PartitionTree::new(row_keys.to_vec(), partitions_from_json(row_keys, &list)?)
 }
 
 #[cfg(test)]
@@ -135,7 +202,7 @@ mod tests {
         assert_eq!(tree.leaf_of(&[KeyRef::String("p")]).unwrap().id, "RL");
         assert_eq!(tree.leaf_of(&[KeyRef::String("")]).unwrap().id, "LL");
         assert_eq!(tree.leaf_of(&[KeyRef::String("zz")]).unwrap().id, "RR");
-        let round_trip = tree_from_json(&keys, &tree_to_json(&tree)).unwrap();
+        let round_trip = tree_from_json(&keys, &serde_json::to_value(tree_to_json(&tree)).unwrap()).unwrap();
         assert_eq!(round_trip.partitions(), tree.partitions());
     }
 }

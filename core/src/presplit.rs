@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn leaves_get_pieces_in_proportion_to_their_rows_and_stay_inside_their_range() {
-        let tree = PartitionTree::from_split_points(&long_key(), vec![KeyValue::Long(1000)]).unwrap();
+        let tree = PartitionTree::from_split_points(&long_key(), &[KeyValue::Long(1000)]).unwrap();
         // 90% of the rows below 1000.
         let values = (0..9000).map(|i| i % 1000).chain((0..1000).map(|i| 1000 + i));
         let sample: ArrayRef = Arc::new(Int64Array::from_iter_values(values));

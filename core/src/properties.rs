@@ -52,9 +52,8 @@ impl TableProperties {
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
-            let split = line.find(['=', ':']).ok_or_else(|| {
-                Error::InvalidProperties(format!("line {}: expected key=value, found {line:?}", i + 1))
-            })?;
+            let split =
+                line.find(['=', ':']).ok_or_else(|| Error::InvalidProperties(format!("line {}: expected key=value, found {line:?}", i + 1)))?;
             map.insert(line[..split].trim().to_string(), line[split + 1..].trim().to_string());
         }
         let properties = TableProperties(map);
@@ -84,17 +83,14 @@ impl TableProperties {
     /// The Parquet settings, validated.
     pub fn parquet_settings(&self) -> Result<ParquetSettings> {
         let defaults = ParquetSettings::default();
-        let compression: String = self.get(COMPRESSION_CODEC, defaults.compression)?;
-        let compression = compression.to_ascii_lowercase();
-        if !["zstd", "snappy", "uncompressed"].contains(&compression.as_str()) {
-            return Err(Error::InvalidProperties(format!(
-                "{COMPRESSION_CODEC}={compression}: supported codecs are zstd, snappy and uncompressed"
-            )));
-        }
-        let writer_version: String = self.get(WRITER_VERSION, defaults.writer_version)?;
-        if !["v1", "v2"].contains(&writer_version.as_str()) {
-            return Err(Error::InvalidProperties(format!("{WRITER_VERSION}={writer_version}: expected v1 or v2")));
-        }
+        let compression = match self.raw(COMPRESSION_CODEC) {
+            Some(codec) => codec.parse().map_err(|e| Error::InvalidProperties(format!("{COMPRESSION_CODEC}={codec}: {e}")))?,
+            None => defaults.compression,
+        };
+        let writer_version = match self.raw(WRITER_VERSION) {
+            Some(version) => version.parse().map_err(|e| Error::InvalidProperties(format!("{WRITER_VERSION}={version}: {e}")))?,
+            None => defaults.writer_version,
+        };
         let truncate = |key: &str, default: Option<u64>| -> Result<Option<u64>> {
             // Sleeper writes "not truncated" as Integer.MAX_VALUE.
             let v: u64 = self.get(key, default.unwrap_or(i32::MAX as u64))?;
@@ -112,8 +108,7 @@ impl TableProperties {
             statistics_truncate_length: truncate(STATISTICS_TRUNCATE, defaults.statistics_truncate_length)?,
             column_index_truncate_length: truncate(COLUMN_INDEX_TRUNCATE, defaults.column_index_truncate_length)?,
         };
-        ZstdLevel::try_new(settings.zstd_level)
-            .map_err(|e| Error::InvalidProperties(format!("{ZSTD_LEVEL}={}: {e}", settings.zstd_level)))?;
+        ZstdLevel::try_new(settings.zstd_level).map_err(|e| Error::InvalidProperties(format!("{ZSTD_LEVEL}={}: {e}", settings.zstd_level)))?;
         if settings.max_row_group_rows == 0 || settings.data_page_size_bytes == 0 {
             return Err(Error::InvalidProperties("row group and page sizes must be positive".into()));
         }
@@ -121,12 +116,69 @@ impl TableProperties {
     }
 }
 
+/// The compression codecs Sleeper's tables use (`sleeper.table.compression.codec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Zstd,
+    Snappy,
+    Uncompressed,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "zstd" => Ok(Codec::Zstd),
+            "snappy" => Ok(Codec::Snappy),
+            "uncompressed" => Ok(Codec::Uncompressed),
+            _ => Err("supported codecs are zstd, snappy and uncompressed".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Codec::Zstd => "zstd",
+            Codec::Snappy => "snappy",
+            Codec::Uncompressed => "uncompressed",
+        })
+    }
+}
+
+/// The Parquet format versions Sleeper writes (`sleeper.table.parquet.writer.version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParquetVersion {
+    V1,
+    V2,
+}
+
+impl std::str::FromStr for ParquetVersion {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "v1" => Ok(ParquetVersion::V1),
+            "v2" => Ok(ParquetVersion::V2),
+            _ => Err("expected v1 or v2".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for ParquetVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ParquetVersion::V1 => "v1",
+            ParquetVersion::V2 => "v2",
+        })
+    }
+}
+
 /// How data files are written; Sleeper's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParquetSettings {
-    pub compression: String,
+    pub compression: Codec,
     pub zstd_level: i32,
-    pub writer_version: String,
+    pub writer_version: ParquetVersion,
     pub max_row_group_rows: usize,
     pub data_page_size_bytes: usize,
     pub dictionary_row_keys: bool,
@@ -140,9 +192,9 @@ pub struct ParquetSettings {
 impl Default for ParquetSettings {
     fn default() -> Self {
         ParquetSettings {
-            compression: "zstd".into(),
+            compression: Codec::Zstd,
             zstd_level: 3,
-            writer_version: "v2".into(),
+            writer_version: ParquetVersion::V2,
             max_row_group_rows: 100_000,
             data_page_size_bytes: 128 * 1024,
             dictionary_row_keys: false,
@@ -158,14 +210,19 @@ impl ParquetSettings {
     /// The writer properties for files whose columns are `row_keys` row-key columns, then
     /// `sort_keys` sort-key columns, then value columns (the order of a table's Arrow schema).
     pub fn writer_properties(&self, columns: &ArrowSchema, row_keys: usize, sort_keys: usize) -> WriterProperties {
-        let compression = match self.compression.as_str() {
-            "snappy" => Compression::SNAPPY,
-            "uncompressed" => Compression::UNCOMPRESSED,
-            _ => Compression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default()),
+        let compression = match self.compression {
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Uncompressed => Compression::UNCOMPRESSED,
+            // The level was validated with the properties.
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(self.zstd_level).unwrap_or_default()),
+        };
+        let writer_version = match self.writer_version {
+            ParquetVersion::V1 => WriterVersion::PARQUET_1_0,
+            ParquetVersion::V2 => WriterVersion::PARQUET_2_0,
         };
         let mut builder = WriterProperties::builder()
             .set_compression(compression)
-            .set_writer_version(if self.writer_version == "v1" { WriterVersion::PARQUET_1_0 } else { WriterVersion::PARQUET_2_0 })
+            .set_writer_version(writer_version)
             .set_max_row_group_row_count(Some(self.max_row_group_rows))
             .set_data_page_size_limit(self.data_page_size_bytes)
             .set_dictionary_enabled(false)
@@ -194,10 +251,14 @@ mod tests {
         let p = TableProperties::parse("# comment\nsleeper.table.name=t\nsleeper.table.parquet.rowgroup.rows.max = 10\n").unwrap();
         let s = p.parquet_settings().unwrap();
         assert_eq!(s.max_row_group_rows, 10);
-        assert_eq!(s.compression, "zstd");
+        assert_eq!(s.compression, Codec::Zstd);
         assert_eq!(s.column_index_truncate_length, Some(128));
         assert_eq!(s.statistics_truncate_length, None);
         assert!(TableProperties::parse("sleeper.table.compression.codec=lzma\n").is_err());
+        assert!(TableProperties::parse("sleeper.table.parquet.writer.version=v3\n").is_err());
+        let snappy = TableProperties::parse("sleeper.table.compression.codec=SNAPPY\nsleeper.table.parquet.writer.version=v1\n").unwrap();
+        let s = snappy.parquet_settings().unwrap();
+        assert_eq!((s.compression, s.writer_version), (Codec::Snappy, ParquetVersion::V1));
         assert!(TableProperties::parse("sleeper.table.page.size=big\n").is_err());
         assert!(TableProperties::parse("no separator here\n").is_err());
     }

@@ -1,8 +1,8 @@
 //! Routing a batch of rows to leaf partitions, reading key columns in place.
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, Int32Array, Int64Array, LargeBinaryArray,
-    LargeStringArray, StringArray, StringViewArray, UInt32Array,
+    Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, Int32Array, Int64Array, LargeBinaryArray, LargeStringArray, StringArray, StringViewArray,
+    UInt32Array,
 };
 use arrow::datatypes::DataType;
 
@@ -134,17 +134,14 @@ impl Router {
     /// The leaf index of every row, given the row-key columns in schema order.
     pub fn leaf_indices(&self, key_columns: &[ArrayRef]) -> Result<UInt32Array, RoutingError> {
         let fields = self.tree.row_keys();
-        let columns = key_columns
-            .iter()
-            .zip(fields)
-            .map(|(array, field)| KeyColumn::new(array, field.key_type, &field.name))
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns =
+            key_columns.iter().zip(fields).map(|(array, field)| KeyColumn::new(array, field.key_type, &field.name)).collect::<Result<Vec<_>, _>>()?;
         for (array, field) in key_columns.iter().zip(fields) {
             if let Some(row) = array.logical_nulls().and_then(|n| (0..n.len()).find(|&i| n.is_null(i))) {
                 return Err(RoutingError::NullKey { column: field.name.clone(), row });
             }
         }
-        let rows = key_columns.first().map_or(0, |a| a.len());
+        let rows = key_columns.first().map_or(0, arrow::array::Array::len);
         if let (Some(cuts), [column]) = (&self.ascii_cuts, &columns[..]) {
             let leaves = (0..rows).map(|row| match column.get(row) {
                 KeyRef::String(key) => Ok(cuts.leaf_of(key)),

@@ -68,10 +68,7 @@ impl FieldType {
                 DataType::List(Arc::new(Field::new("element", element_type.arrow_type(), true)))
             }
             FieldType::Nested(NestedType::MapType { key_type, value_type }) => {
-                let entries = Fields::from(vec![
-                    Field::new("key", key_type.arrow_type(), false),
-                    Field::new("value", value_type.arrow_type(), true),
-                ]);
+                let entries = Fields::from(vec![Field::new("key", key_type.arrow_type(), false), Field::new("value", value_type.arrow_type(), true)]);
                 DataType::Map(Arc::new(Field::new("key_value", DataType::Struct(entries), false)), false)
             }
         }
@@ -109,8 +106,7 @@ pub struct Schema {
 impl Schema {
     /// Parses and validates Sleeper schema JSON.
     pub fn from_json(json: &str) -> Result<Self> {
-        let schema: Schema =
-            serde_json::from_str(json).map_err(|e| Error::InvalidSchema(e.to_string()))?;
+        let schema: Schema = serde_json::from_str(json).map_err(|e| Error::InvalidSchema(e.to_string()))?;
         schema.validate()?;
         Ok(schema)
     }
@@ -134,10 +130,7 @@ impl Schema {
         }
         for field in self.row_key_fields.iter().chain(&self.sort_key_fields) {
             if !matches!(field.field_type, FieldType::Primitive(_)) {
-                return Err(Error::InvalidSchema(format!(
-                    "key field {:?} must be IntType, LongType, StringType or ByteArrayType",
-                    field.name
-                )));
+                return Err(Error::InvalidSchema(format!("key field {:?} must be IntType, LongType, StringType or ByteArrayType", field.name)));
             }
             if field.nullable {
                 return Err(Error::InvalidSchema(format!("key field {:?} cannot be nullable", field.name)));
@@ -177,10 +170,7 @@ impl Schema {
 
     /// The Arrow schema of the table's files: row keys, sort keys, values, in that order.
     pub fn arrow_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .all_fields()
-            .map(|f| Field::new(&f.name, f.field_type.arrow_type(), f.nullable))
-            .collect();
+        let fields: Vec<Field> = self.all_fields().map(|f| Field::new(&f.name, f.field_type.arrow_type(), f.nullable)).collect();
         Arc::new(ArrowSchema::new(fields))
     }
 }

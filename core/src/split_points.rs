@@ -13,8 +13,7 @@ pub fn parse_split_points(text: &str, key_type: KeyType, strings_base64: bool) -
         .enumerate()
         .map(|(i, line)| {
             let line = line.strip_suffix('\r').unwrap_or(line);
-            parse_one(line, key_type, strings_base64)
-                .map_err(|reason| Error::InvalidSplitPoints(format!("line {}: {reason}", i + 1)))
+            parse_one(line, key_type, strings_base64).map_err(|reason| Error::InvalidSplitPoints(format!("line {}: {reason}", i + 1)))
         })
         .collect()
 }

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use datafusion::common::DataFusionError;
 use datafusion::execution::object_store::{ObjectStoreRegistry, ObjectStoreUrl};
 use object_store::aws::AmazonS3Builder;
-use object_store::{ObjectStore, RetryConfig};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{ObjectStore, RetryConfig};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -32,6 +32,7 @@ impl Location {
     }
 
     /// A location below this one.
+    #[must_use]
     pub fn child(&self, relative: &str) -> Location {
         let mut path = self.path.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
@@ -41,6 +42,7 @@ impl Location {
     }
 
     /// The same store, at another path.
+    #[must_use]
     pub fn at(&self, path: Path) -> Location {
         Location { path, ..self.clone() }
     }
@@ -49,11 +51,7 @@ impl Location {
 /// The URL of `path` in the store at `store_url` (`file://` or `s3://bucket/`).
 pub fn join_url(store_url: &str, path: &Path) -> String {
     let base = store_url.trim_end_matches('/');
-    if base == "file:" || base == "file://" {
-        format!("file:///{path}")
-    } else {
-        format!("{base}/{path}")
-    }
+    if base == "file:" || base == "file://" { format!("file:///{path}") } else { format!("{base}/{path}") }
 }
 
 /// How to reach S3 or an S3-compatible server. Unset fields fall back to the standard AWS
@@ -131,7 +129,7 @@ impl ObjectStores {
                 Ok(Location { store_url, store, path })
             }
             Ok(url) if url.scheme() == "file" => {
-                let fs_path = url.to_file_path().map_err(|_| invalid("not a local file URL".into()))?;
+                let fs_path = url.to_file_path().map_err(|()| invalid("not a local file URL".into()))?;
                 self.local(&fs_path).map_err(|e| invalid(e.to_string()))
             }
             Ok(url) if url.scheme().len() > 1 => Err(invalid(format!("unsupported scheme {:?}", url.scheme()))),
@@ -156,20 +154,14 @@ impl ObjectStores {
     }
 
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
-        let absolute = std::path::absolute(fs_path)
-            .map_err(|e| Error::InvalidStore(fs_path.display().to_string(), e.to_string()))?;
+        let absolute = std::path::absolute(fs_path).map_err(|e| Error::InvalidStore(fs_path.display().to_string(), e.to_string()))?;
         let store_url = ObjectStoreUrl::local_filesystem();
         let store = self.store_for(store_url.as_str(), || Ok(Arc::new(LocalFileSystem::new())))?;
-        let path = Path::from_absolute_path(&absolute)
-            .map_err(|e| Error::InvalidStore(absolute.display().to_string(), e.to_string()))?;
+        let path = Path::from_absolute_path(&absolute).map_err(|e| Error::InvalidStore(absolute.display().to_string(), e.to_string()))?;
         Ok(Location { store_url, store, path })
     }
 
-    fn store_for(
-        &self,
-        key: &str,
-        build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>,
-    ) -> Result<Arc<dyn ObjectStore>> {
+    fn store_for(&self, key: &str, build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>) -> Result<Arc<dyn ObjectStore>> {
         let mut stores = self.stores.lock().expect("object store cache poisoned");
         if let Some(store) = stores.get(key) {
             return Ok(store.clone());

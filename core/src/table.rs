@@ -66,8 +66,6 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidSchema(format!(
-            "invalid table name {name:?}: use letters, digits, '_', '-' and '.', at most 200 characters"
-        )))
+        Err(Error::InvalidSchema(format!("invalid table name {name:?}: use letters, digits, '_', '-' and '.', at most 200 characters")))
     }
 }

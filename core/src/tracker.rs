@@ -32,9 +32,8 @@ impl fmt::Display for JobStatus {
 impl FromStr for JobStatus {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase().replace('-', "_"))).map_err(|_| {
-            format!("unknown status {s:?}: expected REJECTED, ACCEPTED, IN_PROGRESS, UNCOMMITTED, FINISHED or FAILED")
-        })
+        serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase().replace('-', "_")))
+            .map_err(|_| format!("unknown status {s:?}: expected REJECTED, ACCEPTED, IN_PROGRESS, UNCOMMITTED, FINISHED or FAILED"))
     }
 }
 
@@ -58,13 +57,34 @@ pub enum JobEvent {
         #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
         platform_spec: std::collections::BTreeMap<String, String>,
     },
-    Rejected { table_name: Option<String>, reasons: Vec<String>, raw_json: String },
-    Started { run_id: String, algorithm: String },
+    Rejected {
+        table_name: Option<String>,
+        reasons: Vec<String>,
+        raw_json: String,
+    },
+    Started {
+        run_id: String,
+        algorithm: String,
+    },
     /// The run split the table's leaves before importing (automatic pre-split).
-    PartitionsSplit { run_id: String, leaves_before: u64, leaves_after: u64, transaction_number: u64 },
+    PartitionsSplit {
+        run_id: String,
+        leaves_before: u64,
+        leaves_after: u64,
+        transaction_number: u64,
+    },
     /// The engine started the run's first tasks.
-    Running { run_id: String, engine_job_id: String, seconds_since_started: f64 },
-    FilesWritten { run_id: String, files_written: u64, rows_written: u64, manifest: String },
+    Running {
+        run_id: String,
+        engine_job_id: String,
+        seconds_since_started: f64,
+    },
+    FilesWritten {
+        run_id: String,
+        files_written: u64,
+        rows_written: u64,
+        manifest: String,
+    },
     Finished {
         run_id: String,
         input_files: u64,

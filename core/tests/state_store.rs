@@ -1,13 +1,14 @@
 //! The transaction log under concurrent writers: conditional creates, re-validation on conflict,
 //! at most one commit per job, snapshots.
+#![allow(clippy::unwrap_used)] // A test: a failed step fails it.
 
 use std::sync::Arc;
 
 use bulk_import_core::Error;
+use bulk_import_core::backend::object_store::TransactionLog;
 use bulk_import_core::key::KeyType;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::KeyField;
-use bulk_import_core::backend::object_store::TransactionLog;
 use bulk_import_core::store::ObjectStores;
 use bulk_import_core::transaction::{AddedFile, FileReference, Transaction};
 

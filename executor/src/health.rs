@@ -12,10 +12,7 @@ use ballista_executor::health::ExecutorHealth;
 use tokio::task::JoinHandle;
 
 pub async fn serve(address: SocketAddr, health: ExecutorHealth) -> anyhow::Result<JoinHandle<()>> {
-    let router = Router::new()
-        .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }))
-        .route("/readyz", get(ready))
-        .with_state(health);
+    let router = Router::new().route("/healthz", get(|| async { (StatusCode::OK, "ok\n") })).route("/readyz", get(ready)).with_state(health);
     let listener = tokio::net::TcpListener::bind(address).await?;
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

@@ -65,10 +65,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).with_ansi(false).init();
     let args = Args::parse();
     let health_address: SocketAddr =
         format!("{}:{}", args.bind_host, args.bind_health_port).parse().context("invalid --bind-host/--bind-health-port")?;

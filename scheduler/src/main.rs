@@ -55,10 +55,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_ansi(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).with_ansi(false).init();
     let args = Args::parse();
     let address: SocketAddr = format!("{}:{}", args.bind_host, args.bind_port).parse().context("invalid --bind-host/--bind-port")?;
     let stores = Arc::new(ObjectStores::with_s3(args.s3.options()));

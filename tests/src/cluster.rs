@@ -21,8 +21,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// A tool of the Python environment `scripts/setup` creates.
 pub fn venv_binary(name: &str) -> PathBuf {
     let venv = std::env::var_os("BULK_IMPORT_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/bulk-import-venv"));
+        .map_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/bulk-import-venv"), PathBuf::from);
     let path = venv.join("bin").join(name);
     assert!(path.exists(), "{} is missing: run scripts/setup", path.display());
     path
@@ -119,12 +118,17 @@ impl Cluster {
         let logs = dir.join("logs");
         let scheduler_port = free_port();
         let scheduler_args: Vec<String> = [
-            "--bind-host", "127.0.0.1",
-            "--bind-port", &scheduler_port.to_string(),
+            "--bind-host",
+            "127.0.0.1",
+            "--bind-port",
+            &scheduler_port.to_string(),
             // A killed executor is noticed within seconds rather than minutes.
-            "--executor-timeout-seconds", "5",
-            "--expire-dead-executor-interval-seconds", "1",
-            "--min-ready-executors", "2",
+            "--executor-timeout-seconds",
+            "5",
+            "--expire-dead-executor-interval-seconds",
+            "1",
+            "--min-ready-executors",
+            "2",
         ]
         .map(String::from)
         .to_vec();
@@ -134,22 +138,32 @@ impl Cluster {
             let work_dir = dir.join(format!("executor-{i}-work"));
             std::fs::create_dir_all(&work_dir).unwrap();
             let args: Vec<String> = [
-                "--bind-host", "127.0.0.1",
-                "--bind-port", &free_port().to_string(),
-                "--bind-grpc-port", &free_port().to_string(),
-                "--bind-health-port", &free_port().to_string(),
-                "--scheduler-host", "127.0.0.1",
-                "--scheduler-port", &scheduler_port.to_string(),
-                "--work-dir", work_dir.to_str().unwrap(),
-                "--vcores", "2",
-                "--memory-pool-size", &(512u64 << 20).to_string(),
-                "--executor-heartbeat-interval-seconds", "1",
+                "--bind-host",
+                "127.0.0.1",
+                "--bind-port",
+                &free_port().to_string(),
+                "--bind-grpc-port",
+                &free_port().to_string(),
+                "--bind-health-port",
+                &free_port().to_string(),
+                "--scheduler-host",
+                "127.0.0.1",
+                "--scheduler-port",
+                &scheduler_port.to_string(),
+                "--work-dir",
+                work_dir.to_str().unwrap(),
+                "--vcores",
+                "2",
+                "--memory-pool-size",
+                &(512u64 << 20).to_string(),
+                "--executor-heartbeat-interval-seconds",
+                "1",
             ]
             .map(String::from)
             .to_vec();
             executors.push(Process::start(&format!("executor-{i}"), &workspace_binary("bulk-import-executor"), &args, env, &logs));
         }
-        wait_until("the scheduler to be ready with two executors", Duration::from_secs(60), || {
+        wait_until("the scheduler to be ready with two executors", Duration::from_mins(1), || {
             scheduler.assert_running();
             http_status(scheduler_port, "/readyz") == Some(200)
         });
@@ -181,9 +195,9 @@ impl Service {
         } else {
             args.extend(["--parallelism".into(), "2".into(), "--memory-pool".into(), "512MiB".into()]);
         }
-        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(extra.iter().map(std::string::ToString::to_string));
         let mut process = Process::start(name, &workspace_binary("bulk-import"), &args, env, &dir.join("logs"));
-        wait_until("the job service to listen", Duration::from_secs(60), || {
+        wait_until("the job service to listen", Duration::from_mins(1), || {
             process.assert_running();
             process.log().contains("bulk-import service listening on")
         });
@@ -206,7 +220,7 @@ impl Moto {
         let port = free_port();
         let args = vec!["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()];
         let mut process = Process::start("moto", &venv_binary("moto_server"), &args, &[], &dir.join("logs"));
-        wait_until("moto to listen", Duration::from_secs(60), || {
+        wait_until("moto to listen", Duration::from_mins(1), || {
             process.assert_running();
             port_open(port)
         });

@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bulk_import_core::backend::Backend;
 use bulk_import_core::key::KeyValue;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::store::{ObjectStores, S3Options};
-use bulk_import_core::backend::Backend;
 use bulk_import_driver::service::client::{ServiceClient, connect};
 use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_proto::service as api;
@@ -25,7 +25,7 @@ pub fn generate_input(dir: &Path, rows: u64, files: usize, leaves: usize, seed: 
 /// Creates a table of the system-test schema in the store at `store`, keeping its leaves.
 pub async fn create_table(store: &str, s3: S3Options, name: &str, split_points: &[KeyValue]) {
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.to_vec()).unwrap();
+    let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points).unwrap();
     let backend = Backend::open(store, &ObjectStores::with_s3(s3)).unwrap();
     backend.create_table(name, schema, crate::without_pre_split(), tree).await.unwrap();
 }

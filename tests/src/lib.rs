@@ -11,13 +11,14 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bulk_import_core::partition::{Partition, PartitionTree};
-use bulk_import_core::partition_json::{partition_from_json, tree_from_json};
+use bulk_import_core::partition_json::{PartitionJson, tree_from_json};
 use bulk_import_core::properties::{MIN_LEAF_PARTITIONS, TableProperties};
 use bulk_import_core::schema::Schema;
 use bulk_import_driver::{Driver, EngineConfig};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::WriterProperties;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// A driver on a fresh store in `dir`, with a small engine so that tests can run side by side.
@@ -77,7 +78,7 @@ pub fn is_sorted_by(batches: &[RecordBatch], columns: &[&str]) -> bool {
     for batch in batches {
         let arrays: Vec<ArrayRef> = columns.iter().map(|c| batch.column_by_name(c).unwrap().clone()).collect();
         let rows = converter.convert_columns(&arrays).unwrap();
-        for row in rows.iter() {
+        for row in &rows {
             let bytes = row.as_ref().to_vec();
             if previous.as_ref().is_some_and(|p| *p > bytes) {
                 return false;
@@ -117,7 +118,7 @@ impl Log {
         for t in &self.transactions {
             let body = &t["transaction"];
             let parse = |list: &Value| -> Vec<Partition> {
-                list.as_array().unwrap().iter().map(|p| partition_from_json(&row_keys, p).unwrap()).collect()
+                list.as_array().unwrap().iter().map(|p| PartitionJson::deserialize(p).unwrap().to_partition(&row_keys).unwrap()).collect()
             };
             match t["type"].as_str().unwrap() {
                 "INITIALISE_PARTITIONS" => partitions = tree_from_json(&row_keys, body).unwrap().partitions().to_vec(),

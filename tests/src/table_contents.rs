@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::AsArray;
+use bulk_import_core::attempt::AttemptDir;
+use bulk_import_core::backend::Backend;
 use bulk_import_core::key::KeyRef;
 use bulk_import_core::sketch::sketches_path;
 use bulk_import_core::store::{Location, ObjectStores, S3Options};
-use bulk_import_core::attempt::AttemptDir;
-use bulk_import_core::backend::Backend;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -91,7 +91,9 @@ pub async fn table_contents(store: &str, s3: S3Options, table_name: &str) -> Tab
         file_rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().push(rows.len());
         rows_by_leaf.entry(leaf_index[&file.partition_id]).or_default().extend(rows);
     }
-    rows_by_leaf.values_mut().for_each(|rows| rows.sort());
+    for rows in rows_by_leaf.values_mut() {
+        rows.sort();
+    }
 
     let mut commits_by_job: BTreeMap<String, usize> = BTreeMap::new();
     let transactions = table.dir().child("statestore/transactions");

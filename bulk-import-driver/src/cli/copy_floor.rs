@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use bulk_import_core::store::ObjectStores;
 use bulk_import_core::backend::Backend;
+use bulk_import_core::store::ObjectStores;
 
 use crate::cli::args::CopyFloorArgs;
-use crate::tools::copy_floor::copy;
 use crate::intake::inputs::validate_inputs;
+use crate::tools::copy_floor::copy;
 
 pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorArgs) -> anyhow::Result<ExitCode> {
     let backend = Backend::open(store, &stores)?;
@@ -18,7 +18,7 @@ pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorA
     let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema())
         .await
         .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", reasons.join("\n  ")))?;
-    let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);
     let started = Instant::now();
     let copied = copy(&table, &files, stores, &args.out, parallelism).await?;
     println!(

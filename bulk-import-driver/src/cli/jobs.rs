@@ -1,5 +1,6 @@
 //! `bulk-import job ...`: jobs from the tracker in the store, or from a running job service.
 
+use std::fmt::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -17,10 +18,10 @@ fn describe(event: &JobEvent) -> String {
             let mut line = format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}");
             if !platform_spec.is_empty() {
                 let spec: Vec<String> = platform_spec.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                line.push_str(&format!("; platformSpec {}", spec.join(", ")));
+                let _ = write!(line, "; platformSpec {}", spec.join(", "));
             }
             for warning in warnings {
-                line.push_str(&format!("\n    warning: {warning}"));
+                let _ = write!(line, "\n    warning: {warning}");
             }
             line
         }
@@ -83,17 +84,16 @@ pub async fn job(backend: impl FnOnce() -> bulk_import_core::Result<Backend>, co
     let server = match &command {
         JobCommand::Status { server, .. } | JobCommand::List { server, .. } => server.clone(),
     };
-    let jobs = match &server {
-        Some(server) => remote_jobs(server, &command).await?,
-        None => {
-            let tracker = backend()?.job_tracker;
-            match &command {
-                JobCommand::Status { id, .. } => match tracker.job(id).await? {
-                    Some(job) => vec![job],
-                    None => bail!("no job has id {id:?}"),
-                },
-                JobCommand::List { table, status, .. } => tracker.list(table.as_deref(), *status).await?,
-            }
+    let jobs = if let Some(server) = &server {
+        remote_jobs(server, &command).await?
+    } else {
+        let tracker = backend()?.job_tracker;
+        match &command {
+            JobCommand::Status { id, .. } => match tracker.job(id).await? {
+                Some(job) => vec![job],
+                None => bail!("no job has id {id:?}"),
+            },
+            JobCommand::List { table, status, .. } => tracker.list(table.as_deref(), *status).await?,
         }
     };
     match command {

@@ -3,6 +3,7 @@
 pub mod args;
 mod copy_floor;
 mod jobs;
+mod progress_line;
 mod run;
 mod table;
 
@@ -10,8 +11,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulk_import_core::split_points::format_split_points;
 use bulk_import_core::backend::Backend;
+use bulk_import_core::split_points::format_split_points;
 use bulk_import_core::store::ObjectStores;
 
 use crate::cli::args::{Cli, Command, GenerateArgs};
@@ -30,7 +31,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => run::serve(&cli.store, &cli.s3, args).await,
         Command::Submit(args) => run::submit(args).await,
         Command::Job(command) => jobs::job(backend, command).await,
-        Command::Generate(args) => generate_data(args),
+        Command::Generate(args) => generate_data(&args),
         Command::CopyFloor(args) => copy_floor::copy_floor(stores, &cli.store, args).await,
     }
 }
@@ -39,7 +40,7 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn generate_data(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+fn generate_data(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let options = GenerateOptions { rows: args.rows, files: args.files, out: args.out.clone(), seed: args.seed, split_points_for: args.split_points };
     let started = std::time::Instant::now();
     let points = generate(&options)?;

@@ -1,7 +1,6 @@
 //! `bulk-import run`, `serve` and `submit`: running jobs here, serving them, and sending them
 //! to a service.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -11,12 +10,13 @@ use bulk_import_proto::service as api;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
+use super::progress_line::ProgressLine;
 use super::{EXIT_FAILED, EXIT_REJECTED, read};
 use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, SubmitArgs};
-use crate::service::client;
+use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
 use crate::execution::engine::EngineConfig;
 use crate::execution::progress::Progress;
-use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
+use crate::service::client;
 use crate::service::grpc::status_from_api;
 use crate::service::recovery::RestartPolicy;
 use crate::service::{ServiceConfig, serve as serve_jobs};
@@ -30,33 +30,19 @@ fn engine_config(args: &EngineArgs) -> EngineConfig {
         config.memory_pool_bytes = bytes;
     }
     if let Some(dir) = &args.spill_dir {
-        config.spill_dir = dir.clone();
+        config.spill_dir.clone_from(dir);
     }
-    config.settings = args.settings.clone();
+    config.settings.clone_from(&args.settings);
     config
 }
 
-/// One progress line, redrawn in place.
-fn print_progress(started: Instant, p: &Progress) {
-    let percent = if p.rows_total > 0 { 100.0 * p.rows_written as f64 / p.rows_total as f64 } else { 0.0 };
-    eprint!(
-        "\r  {:>6.1}s  {:<11}  tasks {}/{}  rows {}/{} ({percent:.0}%)   ",
-        started.elapsed().as_secs_f64(),
-        p.status.to_string(),
-        p.tasks_done,
-        p.tasks_total,
-        p.rows_written,
-        p.rows_total
-    );
-    let _ = std::io::stderr().flush();
-}
-
-/// Prints progress every time it changes, until the sender goes away.
+/// Shows progress every time it changes, until the sender goes away.
 async fn show_progress(mut progress: watch::Receiver<Progress>) {
-    let started = Instant::now();
+    let mut line = ProgressLine::new();
     while progress.changed().await.is_ok() {
-        print_progress(started, &progress.borrow_and_update());
+        line.update(&progress.borrow_and_update());
     }
+    line.finish();
 }
 
 pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -69,7 +55,6 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
     drop(control);
     if let Some(printer) = printer {
         let _ = printer.await;
-        eprintln!();
     }
     Ok(match outcome {
         JobOutcome::Finished { job_id, summary } => {
@@ -147,11 +132,12 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = Instant::now();
+    let mut line = (!args.quiet).then(ProgressLine::new);
     let mut updates = client.watch_job(api::WatchJobRequest { job_id: response.job_id.clone() }).await?.into_inner();
     let mut last = None;
     while let Some(update) = updates.next().await {
         let update = update?;
-        if !args.quiet {
+        if let Some(line) = line.as_mut() {
             let progress = Progress {
                 status: status_from_api(update.status()).unwrap_or(JobStatus::Accepted),
                 tasks_done: update.tasks_done,
@@ -160,12 +146,12 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
                 rows_total: update.rows_total,
                 message: None,
             };
-            print_progress(started, &progress);
+            line.update(&progress);
         }
         last = Some(update);
     }
-    if !args.quiet {
-        eprintln!();
+    if let Some(line) = line {
+        line.finish();
     }
     let Some(last) = last else { anyhow::bail!("the service ended the watch of job {} without a status", response.job_id) };
     Ok(match last.status() {

@@ -4,14 +4,13 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bulk_import_core::backend::Backend;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::partition_json::{tree_from_json, tree_to_json};
 use bulk_import_core::properties::TableProperties;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::split_points::parse_split_points;
-use bulk_import_core::backend::Backend;
 use bulk_import_core::table::Table;
-use serde_json::json;
 
 use super::read;
 use crate::cli::args::TableCommand;
@@ -29,7 +28,7 @@ pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<E
                 (Some(path), _) => {
                     let points = parse_split_points(&read(&path)?, row_keys[0].key_type, split_points_base64)
                         .with_context(|| format!("in {}", path.display()))?;
-                    PartitionTree::from_split_points(&row_keys, points).with_context(|| format!("in {}", path.display()))?
+                    PartitionTree::from_split_points(&row_keys, &points).with_context(|| format!("in {}", path.display()))?
                 }
                 (None, Some(path)) => {
                     let value: serde_json::Value = serde_json::from_str(&read(&path)?).with_context(|| format!("{} is not JSON", path.display()))?;
@@ -65,10 +64,6 @@ pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<E
             let state_store = backend.state_store(&existing_table(backend, &name).await?);
             let (partitions, files) = (state_store.partitions().await?, state_store.files().await?);
             if json {
-                let files: Vec<_> = files
-                    .iter()
-                    .map(|f| json!({"filename": f.filename, "partitionId": f.partition_id, "numberOfRows": f.number_of_rows, "jobId": f.job_id}))
-                    .collect();
                 println!("{}", serde_json::to_string_pretty(&files)?);
             } else {
                 let mut by_partition: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
@@ -96,8 +91,7 @@ fn describe_region(region: &bulk_import_core::partition::Region) -> String {
     let ranges: Vec<String> = region
         .ranges
         .iter()
-        .map(|r| format!("[{}, {})", r.min, r.max.as_ref().map_or("+inf".to_string(), |m| m.to_string())))
+        .map(|r| format!("[{}, {})", r.min, r.max.as_ref().map_or("+inf".to_string(), std::string::ToString::to_string)))
         .collect();
     ranges.join(" x ")
 }
-

@@ -8,6 +8,7 @@ mod monitor;
 pub mod progress;
 
 use std::collections::HashSet;
+use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,7 +80,7 @@ impl Driver {
                     reason = CANCELLED.to_string();
                 }
                 if let Err(e) = self.discard_attempt(&attempt, true).await {
-                    reason.push_str(&format!("; and the attempt's files could not all be deleted: {e}"));
+                    let _ = write!(reason, "; and the attempt's files could not all be deleted: {e}");
                 }
                 let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
                 self.tracker().record(&job.id, failed).await?;
@@ -174,17 +175,9 @@ impl Driver {
         let batches = result?;
         let written = written_files(&batches);
         let rows_written = total_rows_written(&written);
-        anyhow::ensure!(
-            *rows_read == rows_written,
-            "the job read {rows_read} rows but wrote {rows_written}: refusing to commit"
-        );
+        anyhow::ensure!(*rows_read == rows_written, "the job read {rows_read} rows but wrote {rows_written}: refusing to commit");
         let manifest = attempt.write_manifest(&job.id, &written).await?;
-        let files_written = JobEvent::FilesWritten {
-            run_id: run_id.to_string(),
-            files_written: written.len() as u64,
-            rows_written,
-            manifest,
-        };
+        let files_written = JobEvent::FilesWritten { run_id: run_id.to_string(), files_written: written.len() as u64, rows_written, manifest };
         self.tracker().record(&job.id, files_written).await?;
         control.progress.send_modify(|p| {
             p.status = JobStatus::Uncommitted;

@@ -14,11 +14,8 @@ const PROGRESS_POLL: Duration = Duration::from_millis(500);
 impl Driver {
     /// Records that the run's first tasks started, `elapsed` after its submission.
     pub(super) async fn record_running(&self, job_id: &str, run_id: &str, engine_job_id: &str, elapsed: Duration) {
-        let event = JobEvent::Running {
-            run_id: run_id.to_string(),
-            engine_job_id: engine_job_id.to_string(),
-            seconds_since_started: elapsed.as_secs_f64(),
-        };
+        let event =
+            JobEvent::Running { run_id: run_id.to_string(), engine_job_id: engine_job_id.to_string(), seconds_since_started: elapsed.as_secs_f64() };
         if let Err(e) = self.tracker().record(job_id, event).await {
             tracing::warn!("job {job_id}: could not record that it is running: {e}");
         }

@@ -35,8 +35,17 @@ pub enum Admission {
 /// What validation found: all a job needs to run, or every reason it cannot.
 #[derive(Debug)]
 enum Validation {
-    Valid { table: Table, algorithm: Algorithm, files: Vec<InputFile>, settings: JobSettings },
+    Valid(Box<ValidJob>),
     Invalid(Vec<String>),
+}
+
+/// What a valid job runs with.
+#[derive(Debug)]
+struct ValidJob {
+    table: Table,
+    algorithm: Algorithm,
+    files: Vec<InputFile>,
+    settings: JobSettings,
 }
 
 /// A job the tracker holds as accepted, looked at again after a restart.
@@ -54,8 +63,8 @@ impl Driver {
             Ok(job) => job,
             Err(failure) => return self.reject(&failure.id, failure.table_name, failure.reasons, raw_json).await,
         };
-        let (table, algorithm, files, settings) = match self.validate(&job).await? {
-            Validation::Valid { table, algorithm, files, settings } => (table, algorithm, files, settings),
+        let ValidJob { table, algorithm, files, settings } = match self.validate(&job).await? {
+            Validation::Valid(valid) => *valid,
             Validation::Invalid(reasons) => return self.reject(&job.id, job.table_name.clone(), reasons, raw_json).await,
         };
         let rows = total_rows(&files);
@@ -91,7 +100,8 @@ impl Driver {
             Err(failure) => return Ok(Reloaded::NoLongerValid(failure.reasons.join("; "))),
         };
         Ok(match self.validate(&job).await? {
-            Validation::Valid { table, algorithm, files, settings } => {
+            Validation::Valid(valid) => {
+                let ValidJob { table, algorithm, files, settings } = *valid;
                 let rows = total_rows(&files);
                 Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))
             }
@@ -161,7 +171,7 @@ impl Driver {
         };
         Ok(match (table, algorithm, files, settings) {
             (Some(table), Some(algorithm), Some(files), Some(settings)) if reasons.is_empty() => {
-                Validation::Valid { table, algorithm, files, settings }
+                Validation::Valid(Box::new(ValidJob { table, algorithm, files, settings }))
             }
             _ => Validation::Invalid(reasons),
         })

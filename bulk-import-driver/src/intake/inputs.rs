@@ -63,12 +63,7 @@ async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Ve
         Err(_) if is_local_directory(&location) => {}
         Err(e) => return Err(format!("cannot read {path}: {e}")),
     }
-    let listed: Vec<_> = location
-        .store
-        .list(Some(&location.path))
-        .try_collect()
-        .await
-        .map_err(|e| format!("cannot list {path}: {e}"))?;
+    let listed: Vec<_> = location.store.list(Some(&location.path)).try_collect().await.map_err(|e| format!("cannot list {path}: {e}"))?;
     if listed.is_empty() {
         return Err(format!("{path} does not exist"));
     }
@@ -112,9 +107,7 @@ pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_re
 async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<String>> {
     let url = location.url();
     let reader = reader(&location, size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| vec![format!("{url} is not a Parquet file: {e}")])?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| vec![format!("{url} is not a Parquet file: {e}")])?;
     let file_schema = builder.schema().clone();
     let metadata = builder.metadata().clone();
     let mut reasons = check_columns(&url, &file_schema, schema);
@@ -129,11 +122,7 @@ async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<In
     if reasons.is_empty() && !unknown.is_empty() {
         reasons.extend(scan_for_nulls(&location, size, &unknown, &url).await);
     }
-    if reasons.is_empty() {
-        Ok(InputFile { location, size, rows: metadata.file_metadata().num_rows() as u64 })
-    } else {
-        Err(reasons)
-    }
+    if reasons.is_empty() { Ok(InputFile { location, size, rows: metadata.file_metadata().num_rows() as u64 }) } else { Err(reasons) }
 }
 
 fn check_columns(url: &str, file_schema: &ArrowSchema, schema: &Schema) -> Vec<String> {
@@ -170,7 +159,7 @@ fn null_counts_from_statistics<'a>(metadata: &ParquetMetaData, keys: &[&'a str])
         let counts: Option<u64> = metadata
             .row_groups()
             .iter()
-            .map(|rg| rg.column(column).statistics().and_then(|s| s.null_count_opt()))
+            .map(|rg| rg.column(column).statistics().and_then(parquet::file::statistics::Statistics::null_count_opt))
             .sum();
         match counts {
             Some(0) => {}

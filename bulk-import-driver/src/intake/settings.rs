@@ -137,12 +137,8 @@ mod tests {
 
     #[test]
     fn unusable_values_and_unknown_own_keys_are_rejections() {
-        let problems = job_settings(&conf(&[
-            ("spark.sql.shuffle.partitions", "lots"),
-            ("spark.executor.cores", "0"),
-            ("bulkimport.memory", "4g"),
-        ]))
-        .unwrap_err();
+        let problems =
+            job_settings(&conf(&[("spark.sql.shuffle.partitions", "lots"), ("spark.executor.cores", "0"), ("bulkimport.memory", "4g")])).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
     }
 }

@@ -18,8 +18,8 @@
 
 use std::sync::Arc;
 
-use bulk_import_core::plan::{KeyRangeExec, KeyRanges};
 use bulk_import_core::plan::key_range::{cuts_from_sample, hash_labels};
+use bulk_import_core::plan::{KeyRangeExec, KeyRanges};
 use datafusion::common::Result;
 use datafusion::physical_expr::expressions::{Column, col};
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};

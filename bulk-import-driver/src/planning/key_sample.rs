@@ -39,7 +39,7 @@ pub async fn sample_keys(files: &[InputFile], table: &Table, keys: &[KeyField], 
     let reads: Vec<_> = files
         .iter()
         .map(|file| {
-            let quota = (target_rows as u128 * file.rows as u128).div_ceil(total.max(1) as u128) as usize;
+            let quota = (target_rows as u128 * u128::from(file.rows)).div_ceil(u128::from(total.max(1))) as usize;
             let (file, key_schema) = (file.clone(), key_schema.clone());
             async move { sample_file(&file, key_schema, quota).await }
         })
@@ -65,9 +65,9 @@ async fn sample_file(file: &InputFile, key_schema: SchemaRef, quota: usize) -> R
         .fields()
         .iter()
         .map(|field| {
-            let column = read.column_by_name(field.name()).ok_or_else(|| {
-                DataFusionError::Execution(format!("{} has no column {}", file.location.url(), field.name()))
-            })?;
+            let column = read
+                .column_by_name(field.name())
+                .ok_or_else(|| DataFusionError::Execution(format!("{} has no column {}", file.location.url(), field.name())))?;
             Ok(cast(column, field.data_type())?)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -52,11 +52,7 @@ pub struct AlgorithmChoice<'a> {
 impl Algorithm {
     /// The algorithm `choice` selects; an unknown name is refused with the valid names.
     pub fn select(choice: AlgorithmChoice<'_>) -> Result<Algorithm, String> {
-        let named = [
-            (choice.job, "className"),
-            (choice.table_default, TABLE_CLASS_NAME),
-            (choice.instance_default, INSTANCE_CLASS_NAME),
-        ];
+        let named = [(choice.job, "className"), (choice.table_default, TABLE_CLASS_NAME), (choice.instance_default, INSTANCE_CLASS_NAME)];
         let Some((name, source)) = named.into_iter().find_map(|(name, source)| name.map(|n| (n, source))) else {
             return Ok(Algorithm::LocalSort);
         };

@@ -41,8 +41,7 @@ pub async fn ensure_leaves(state_store: &dyn StateStore, table: &Table, files: &
     let sample = sample_keys(files, table, &table.schema().row_keys(), min_leaves * SAMPLE_ROWS_PER_LEAF).await?;
     for _ in 0..ATTEMPTS {
         let leaves_before = tree.leaf_count();
-        let Some(Transaction::ExtendPartitionTree { update_partitions, new_partitions }) = extension(&tree, sample.columns(), min_leaves)?
-        else {
+        let Some(Transaction::ExtendPartitionTree { update_partitions, new_partitions }) = extension(&tree, sample.columns(), min_leaves)? else {
             return Ok((tree, None));
         };
         match state_store.extend_partition_tree(update_partitions, new_partitions).await {

@@ -9,12 +9,12 @@ use bulk_import_proto::service as api;
 use bulk_import_proto::service::bulk_import_service_server::BulkImportService;
 use futures::Stream;
 use serde_json::{Map, Value};
-use tokio_stream::wrappers::WatchStream;
 use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
 
-use crate::execution::progress::Progress;
 use crate::driver::Driver;
+use crate::execution::progress::Progress;
 use crate::intake::Admission;
 use crate::service::queue::{Cancellation, JobQueue};
 
@@ -107,7 +107,7 @@ fn job_to_api(record: &JobRecord) -> api::Job {
         }
     }
     if let Some(JobEvent::Rejected { reasons, .. }) = record.events.last().map(|r| &r.event) {
-        job.reasons = reasons.clone();
+        job.reasons.clone_from(reasons);
     }
     job
 }
@@ -158,9 +158,7 @@ impl BulkImportService for JobService {
                 self.queue.enqueue(*accepted);
                 api::SubmitJobResponse { job_id, status: api::JobStatus::Accepted as i32, reasons: vec![] }
             }
-            Admission::Rejected { job_id, reasons } => {
-                api::SubmitJobResponse { job_id, status: api::JobStatus::Rejected as i32, reasons }
-            }
+            Admission::Rejected { job_id, reasons } => api::SubmitJobResponse { job_id, status: api::JobStatus::Rejected as i32, reasons },
         };
         Ok(Response::new(response))
     }
@@ -202,11 +200,9 @@ impl BulkImportService for JobService {
     async fn cancel_job(&self, request: Request<api::CancelJobRequest>) -> Result<Response<api::CancelJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
         let response = match self.queue.cancel(&job_id).await.map_err(internal)? {
-            Cancellation::Cancelled(progress) => api::CancelJobResponse {
-                job_id,
-                status: status_to_api(progress.status) as i32,
-                message: progress.message.unwrap_or_default(),
-            },
+            Cancellation::Cancelled(progress) => {
+                api::CancelJobResponse { job_id, status: status_to_api(progress.status) as i32, message: progress.message.unwrap_or_default() }
+            }
             Cancellation::NotActive => {
                 let record = self.record(&job_id).await?;
                 api::CancelJobResponse {

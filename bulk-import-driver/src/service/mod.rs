@@ -36,7 +36,7 @@ pub struct ServiceConfig {
 /// Takes up unfinished jobs, then serves until `shutdown` completes.
 pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let driver = Arc::new(driver);
-    let queue = JobQueue::start(driver.clone(), config.run_options.clone(), config.concurrent_jobs);
+    let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs);
     let requeued = recover(&driver, &queue, config.restart_policy).await.context("taking up unfinished jobs")?;
     if requeued > 0 {
         tracing::info!("{requeued} unfinished jobs queued again");
@@ -46,8 +46,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
         .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
         .max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
     // Both reflection versions: grpcurl speaks v1alpha, newer clients v1.
-    let reflection_v1 =
-        tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET).build_v1()?;
+    let reflection_v1 = tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET).build_v1()?;
     let reflection_v1alpha =
         tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET).build_v1alpha()?;
     let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use tokio::sync::{mpsc, watch};
 
-use crate::execution::progress::Progress;
 use crate::driver::{CANCELLED, Driver, RunControl, RunOptions};
+use crate::execution::progress::Progress;
 use crate::intake::AcceptedJob;
 
 struct QueuedJob {
@@ -36,7 +36,7 @@ pub struct JobQueue {
 
 impl JobQueue {
     /// Starts `concurrency` run slots taking jobs from the queue in order.
-    pub fn start(driver: Arc<Driver>, options: RunOptions, concurrency: usize) -> Arc<Self> {
+    pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let queue = Arc::new(JobQueue { driver, sender, active: Mutex::default() });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
@@ -111,7 +111,7 @@ impl JobQueue {
             });
         }
         let ended = progress.wait_for(|p| matches!(p.status, JobStatus::Failed | JobStatus::Finished));
-        let final_progress = match tokio::time::timeout(Duration::from_secs(120), ended).await {
+        let final_progress = match tokio::time::timeout(Duration::from_mins(2), ended).await {
             Ok(Ok(p)) => p.clone(),
             _ => control.progress.borrow().clone(),
         };

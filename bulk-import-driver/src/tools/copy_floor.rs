@@ -13,8 +13,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use parquet::arrow::AsyncArrowWriter;
 
-use crate::planning::pipeline;
 use crate::intake::inputs::InputFile;
+use crate::planning::pipeline;
 
 /// What a copy wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

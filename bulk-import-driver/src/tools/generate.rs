@@ -57,10 +57,8 @@ fn letters(rng: &mut StdRng, out: &mut [u8; KEY_LENGTH]) {
 /// Writes one file; returns its keys when asked (for split points).
 fn write_file(path: &Path, rows: u64, seed: u64, keep_keys: bool) -> anyhow::Result<Vec<[u8; KEY_LENGTH]>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(1_000_000))
-        .build();
+    let props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?)).set_max_row_group_row_count(Some(1_000_000)).build();
     let mut writer = ArrowWriter::try_new(File::create(path)?, arrow_schema(), Some(props))?;
     let mut kept = Vec::new();
     let mut remaining = rows;
@@ -95,7 +93,7 @@ fn write_file(path: &Path, rows: u64, seed: u64, keep_keys: bool) -> anyhow::Res
 pub fn generate(options: &GenerateOptions) -> anyhow::Result<Vec<KeyValue>> {
     anyhow::ensure!(options.files > 0, "--files must be at least 1");
     std::fs::create_dir_all(&options.out)?;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(options.files);
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(options.files);
     let keep_keys = options.split_points_for.is_some();
     let per_file = |i: usize| options.rows / options.files as u64 + u64::from((i as u64) < options.rows % options.files as u64);
     let mut keys: Vec<[u8; KEY_LENGTH]> = Vec::new();

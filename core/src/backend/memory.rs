@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::backend::{
-    Backend, FilesCommit, JobTracker, StateStore, StateStoreProvider, TableAdmin, TableIndex, TablePropertiesProvider,
-};
+use crate::backend::{Backend, FilesCommit, JobTracker, StateStore, StateStoreProvider, TableAdmin, TableIndex, TablePropertiesProvider};
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
 use crate::properties::TableProperties;
@@ -135,10 +133,23 @@ impl StateStoreProvider for MemoryTables {
     }
 }
 
+/// One job's events and its rejected resubmissions, each in order.
+#[derive(Debug, Default)]
+struct JobLog {
+    events: Vec<JobEventRecord>,
+    rejected_submissions: Vec<JobEventRecord>,
+}
+
+impl JobLog {
+    fn record(&self, job_id: &str) -> Option<JobRecord> {
+        JobRecord::from_events(job_id, self.events.clone(), self.rejected_submissions.clone())
+    }
+}
+
 /// Each job's events and rejected resubmissions.
 #[derive(Debug, Default)]
 pub struct MemoryJobTracker {
-    jobs: Mutex<BTreeMap<String, (Vec<JobEventRecord>, Vec<JobEventRecord>)>>,
+    jobs: Mutex<BTreeMap<String, JobLog>>,
 }
 
 fn now(job_id: &str, event: JobEvent) -> JobEventRecord {
@@ -148,13 +159,13 @@ fn now(job_id: &str, event: JobEvent) -> JobEventRecord {
 #[async_trait]
 impl JobTracker for MemoryJobTracker {
     async fn record(&self, job_id: &str, event: JobEvent) -> Result<()> {
-        lock(&self.jobs).entry(job_id.to_string()).or_default().0.push(now(job_id, event));
+        lock(&self.jobs).entry(job_id.to_string()).or_default().events.push(now(job_id, event));
         Ok(())
     }
 
     async fn accept(&self, job_id: &str, event: JobEvent) -> Result<(), AcceptError> {
         let mut jobs = lock(&self.jobs);
-        let (events, _) = jobs.entry(job_id.to_string()).or_default();
+        let events = &mut jobs.entry(job_id.to_string()).or_default().events;
         check_acceptable(job_id, events)?;
         events.push(now(job_id, event));
         Ok(())
@@ -162,22 +173,18 @@ impl JobTracker for MemoryJobTracker {
 
     async fn record_rejected_resubmission(&self, job_id: &str, reasons: Vec<String>, raw_json: String) -> Result<()> {
         let event = JobEvent::Rejected { table_name: None, reasons, raw_json };
-        lock(&self.jobs).entry(job_id.to_string()).or_default().1.push(now(job_id, event));
+        lock(&self.jobs).entry(job_id.to_string()).or_default().rejected_submissions.push(now(job_id, event));
         Ok(())
     }
 
     async fn job(&self, job_id: &str) -> Result<Option<JobRecord>> {
         let jobs = lock(&self.jobs);
-        Ok(jobs.get(job_id).and_then(|(events, rejected)| JobRecord::from_events(job_id, events.clone(), rejected.clone())))
+        Ok(jobs.get(job_id).and_then(|log| log.record(job_id)))
     }
 
     async fn list(&self, table_name: Option<&str>, status: Option<JobStatus>) -> Result<Vec<JobRecord>> {
         let jobs = lock(&self.jobs);
-        let mut records: Vec<JobRecord> = jobs
-            .iter()
-            .filter_map(|(id, (events, rejected))| JobRecord::from_events(id, events.clone(), rejected.clone()))
-            .filter(|job| job.matches(table_name, status))
-            .collect();
+        let mut records: Vec<JobRecord> = jobs.iter().filter_map(|(id, log)| log.record(id)).filter(|job| job.matches(table_name, status)).collect();
         records.sort_by_key(JobRecord::first_seen);
         Ok(records)
     }
@@ -210,7 +217,8 @@ mod tests {
     }
 
     fn commit(job: &str, file: &str) -> FilesCommit {
-        let reference = FileReference { partition_id: "root".into(), number_of_rows: 1, count_approximate: false, only_contains_data_for_this_partition: true };
+        let reference =
+            FileReference { partition_id: "root".into(), number_of_rows: 1, count_approximate: false, only_contains_data_for_this_partition: true };
         FilesCommit { job_id: job.into(), run_id: "run".into(), files: vec![AddedFile { filename: file.into(), references: vec![reference] }] }
     }
 
@@ -220,7 +228,10 @@ mod tests {
         let backend = backend(root, TableProperties::default());
         let keys = vec![KeyField { name: "key".into(), key_type: KeyType::Long }];
         let table = backend.create_table("t", schema(), TableProperties::default(), PartitionTree::single_leaf(&keys)).await.unwrap();
-        assert!(matches!(backend.create_table("t", schema(), TableProperties::default(), PartitionTree::single_leaf(&keys)).await, Err(Error::TableExists(_))));
+        assert!(matches!(
+            backend.create_table("t", schema(), TableProperties::default(), PartitionTree::single_leaf(&keys)).await,
+            Err(Error::TableExists(_))
+        ));
         assert_eq!(backend.table_by_id(table.id()).await.unwrap().unwrap().name(), "t");
 
         let store = backend.state_store(&table);
@@ -240,7 +251,7 @@ mod tests {
             class_name: "local-sort".into(),
             raw_json: None,
             warnings: vec![],
-            platform_spec: Default::default(),
+            platform_spec: BTreeMap::new(),
         };
         backend.job_tracker.accept("j", accept.clone()).await.unwrap();
         backend.job_tracker.record("j", accepted()).await.unwrap();

@@ -16,10 +16,10 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
 use futures::StreamExt;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
-use object_store::buffered::BufWriter;
 use parquet::file::properties::WriterProperties;
 use url::Url;
 
@@ -90,7 +90,7 @@ impl DisplayAs for PartitionFileWriterExec {
 }
 
 impl ExecutionPlan for PartitionFileWriterExec {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "PartitionFileWriterExec"
     }
 
@@ -102,16 +102,12 @@ impl ExecutionPlan for PartitionFileWriterExec {
         vec![&self.input]
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children)
-            .map_err(|_| DataFusionError::Internal("PartitionFileWriterExec has one child".into()))?;
+        let [input] = <[_; 1]>::try_from(children).map_err(|_| DataFusionError::Internal("PartitionFileWriterExec has one child".into()))?;
         Ok(Arc::new(PartitionFileWriterExec::new(input, (*self.config).clone())))
     }
 
@@ -194,9 +190,10 @@ async fn write_partition(
                     close(previous, config, &mut written, &attempt, &data_store).await?;
                     attempt.write_task_progress(partition, written.progress(false)).await?;
                 }
-                let partition_id = config.leaf_partition_ids.get(leaf as usize).ok_or_else(|| {
-                    DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree"))
-                })?;
+                let partition_id = config
+                    .leaf_partition_ids
+                    .get(leaf as usize)
+                    .ok_or_else(|| DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree")))?;
                 let file_id = uuid::Uuid::new_v4();
                 let path = data_root
                     .clone()
@@ -267,10 +264,7 @@ async fn close(
     written.rows.push(file.rows);
     written.bytes.push(file.writer.bytes_written() as u64);
     if config.fail_after_files.is_some_and(|n| written.filenames.len() >= n as usize) {
-        return Err(DataFusionError::Execution(format!(
-            "injected writer failure after {} files",
-            written.filenames.len()
-        )));
+        return Err(DataFusionError::Execution(format!("injected writer failure after {} files", written.filenames.len())));
     }
     Ok(())
 }

@@ -70,7 +70,7 @@ impl KeyRanges {
     fn range_of(&self, row: arrow::row::Row<'_>) -> usize {
         let (mut low, mut high) = (0, self.cut_rows.num_rows());
         while low < high {
-            let middle = (low + high) / 2;
+            let middle = usize::midpoint(low, high);
             if self.cut_rows.row(middle) <= row { low = middle + 1 } else { high = middle }
         }
         low
@@ -206,7 +206,8 @@ mod tests {
         let context = SessionContext::new().task_ctx();
         let mut by_partition = Vec::new();
         for (partition, &label) in labels.iter().enumerate() {
-            let batches: Vec<RecordBatch> = datafusion::physical_plan::common::collect(shuffled.execute(partition, context.clone()).unwrap()).await.unwrap();
+            let batches: Vec<RecordBatch> =
+                datafusion::physical_plan::common::collect(shuffled.execute(partition, context.clone()).unwrap()).await.unwrap();
             let mut names = Vec::new();
             for batch in &batches {
                 for (name, label_of_row) in batch.column(0).as_string::<i32>().iter().zip(batch.column(2).as_primitive::<UInt32Type>().values()) {

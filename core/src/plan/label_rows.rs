@@ -45,11 +45,8 @@ impl<L: RowLabeller> LabelRowsExec<L> {
     /// Labels `input`'s rows with `labeller`, in a new last column named `column`.
     pub fn try_new(input: Arc<dyn ExecutionPlan>, labeller: Arc<L>, column: &str) -> Result<Self> {
         let input_schema = input.schema();
-        let key_indices = labeller
-            .key_columns()
-            .iter()
-            .map(|name| input_schema.index_of(name).map_err(DataFusionError::from))
-            .collect::<Result<Vec<_>>>()?;
+        let key_indices =
+            labeller.key_columns().iter().map(|name| input_schema.index_of(name).map_err(DataFusionError::from)).collect::<Result<Vec<_>>>()?;
         let mut fields: Vec<Arc<Field>> = input_schema.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(column, DataType::UInt32, false)));
         let schema = Arc::new(Schema::new_with_metadata(fields, input_schema.metadata().clone()));
@@ -91,10 +88,7 @@ impl<L: RowLabeller> ExecutionPlan for LabelRowsExec<L> {
         vec![&self.input]
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 

@@ -101,7 +101,7 @@ impl DisplayAs for LeafSortExec {
 }
 
 impl ExecutionPlan for LeafSortExec {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "LeafSortExec"
     }
 
@@ -113,10 +113,7 @@ impl ExecutionPlan for LeafSortExec {
         vec![&self.input]
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 

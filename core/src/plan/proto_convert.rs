@@ -57,11 +57,7 @@ fn key_from_proto(v: &pb::KeyValue) -> Result<KeyValue> {
 
 pub fn tree_to_proto(tree: &PartitionTree) -> pb::PartitionTree {
     pb::PartitionTree {
-        row_keys: tree
-            .row_keys()
-            .iter()
-            .map(|k| pb::RowKeyField { name: k.name.clone(), r#type: key_type_to_proto(k.key_type) as i32 })
-            .collect(),
+        row_keys: tree.row_keys().iter().map(|k| pb::RowKeyField { name: k.name.clone(), r#type: key_type_to_proto(k.key_type) as i32 }).collect(),
         partitions: tree
             .partitions()
             .iter()
@@ -117,9 +113,9 @@ pub fn tree_from_proto(message: &pb::PartitionTree) -> Result<PartitionTree> {
 
 pub fn parquet_to_proto(s: &ParquetSettings) -> pb::ParquetSettings {
     pb::ParquetSettings {
-        compression: s.compression.clone(),
+        compression: s.compression.to_string(),
         compression_level: s.zstd_level,
-        writer_version: s.writer_version.clone(),
+        writer_version: s.writer_version.to_string(),
         max_row_group_rows: s.max_row_group_rows as u64,
         data_page_size_bytes: s.data_page_size_bytes as u64,
         dictionary_row_keys: s.dictionary_row_keys,
@@ -130,11 +126,12 @@ pub fn parquet_to_proto(s: &ParquetSettings) -> pb::ParquetSettings {
     }
 }
 
-pub fn parquet_from_proto(m: &pb::ParquetSettings) -> ParquetSettings {
-    ParquetSettings {
-        compression: m.compression.clone(),
+pub fn parquet_from_proto(m: &pb::ParquetSettings) -> Result<ParquetSettings> {
+    let invalid = |field: &str, e: String| DataFusionError::Internal(format!("ParquetSettings.{field}: {e}"));
+    Ok(ParquetSettings {
+        compression: m.compression.parse().map_err(|e| invalid("compression", e))?,
         zstd_level: m.compression_level,
-        writer_version: m.writer_version.clone(),
+        writer_version: m.writer_version.parse().map_err(|e| invalid("writer_version", e))?,
         max_row_group_rows: m.max_row_group_rows as usize,
         data_page_size_bytes: m.data_page_size_bytes as usize,
         dictionary_row_keys: m.dictionary_row_keys,
@@ -142,7 +139,7 @@ pub fn parquet_from_proto(m: &pb::ParquetSettings) -> ParquetSettings {
         dictionary_values: m.dictionary_values,
         statistics_truncate_length: m.statistics_truncate_length,
         column_index_truncate_length: m.column_index_truncate_length,
-    }
+    })
 }
 
 /// One batch as an Arrow IPC stream.

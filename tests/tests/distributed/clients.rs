@@ -13,12 +13,12 @@ use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Cluster, Service, venv_binary};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-const PYTHON_CLIENT: &str = r#"
+const PYTHON_CLIENT: &str = r"
 import sys, grpc, service_pb2, service_pb2_grpc
 url, job_json = sys.argv[1], sys.argv[2]
 stub = service_pb2_grpc.BulkImportServiceStub(grpc.insecure_channel(url))
@@ -28,7 +28,7 @@ last = None
 for update in stub.WatchJob(service_pb2.WatchJobRequest(job_id=response.job_id)):
     last = update
 print(service_pb2.JobStatus.Name(last.status), last.rows_written)
-"#;
+";
 
 /// Generates the Python client from the service's `.proto` and submits `job_json` with it.
 fn python_submit(dir: &Path, url: &str, job_json: &str) -> String {
@@ -44,7 +44,8 @@ fn python_submit(dir: &Path, url: &str, job_json: &str) -> String {
         .unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     std::fs::write(out.join("client.py"), PYTHON_CLIENT).unwrap();
-    let run = Command::new(venv_binary("python")).current_dir(&out).args(["client.py", url.trim_start_matches("http://"), job_json]).output().unwrap();
+    let run =
+        Command::new(venv_binary("python")).current_dir(&out).args(["client.py", url.trim_start_matches("http://"), job_json]).output().unwrap();
     assert!(run.status.success(), "python client failed: {}", String::from_utf8_lossy(&run.stderr));
     String::from_utf8(run.stdout).unwrap()
 }
@@ -80,7 +81,7 @@ async fn rust_and_third_party_clients_import_exactly_what_the_embedded_engine_do
     let fields = api::BulkImportJob { id: "rust-job".into(), table_name: "via-rust".into(), files: vec![input.into()], ..Default::default() };
     let response = client.submit_job(api::SubmitJobRequest { job: Some(api::submit_job_request::Job::Fields(fields)) }).await.unwrap().into_inner();
     assert_eq!(response.status(), api::JobStatus::Accepted, "{response:?}");
-    let last = watch_to_end(&mut client, "rust-job", Duration::from_secs(180)).await;
+    let last = watch_to_end(&mut client, "rust-job", Duration::from_mins(3)).await;
     assert_eq!((last.status(), last.rows_written, last.rows_total), (api::JobStatus::Finished, 120_000, 120_000), "{last:?}");
 
     // Python, from the .proto.
@@ -93,7 +94,7 @@ async fn rust_and_third_party_clients_import_exactly_what_the_embedded_engine_do
     let grpcurl_job = serde_json::json!({"json": job_json("grpcurl-job", "via-grpcurl", &[input])}).to_string();
     let submitted = grpcurl(&["-plaintext", "-d", &grpcurl_job, &address, "sleeper.bulkimport.v1.BulkImportService/SubmitJob"]);
     assert!(submitted.contains("JOB_STATUS_ACCEPTED"), "{submitted}");
-    let last = watch_to_end(&mut client, "grpcurl-job", Duration::from_secs(180)).await;
+    let last = watch_to_end(&mut client, "grpcurl-job", Duration::from_mins(3)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
 
     // Reflection v1 too, which newer clients (buf curl, grpcurl 1.9+) ask first.

@@ -30,10 +30,8 @@ async fn concurrent_jobs_commit_once_each_and_a_cancelled_job_leaves_nothing() {
     let b = submit(&mut client, job_json("job-b", "shared", &[second.to_str().unwrap()])).await;
     assert_eq!((a.status(), b.status()), (api::JobStatus::Accepted, api::JobStatus::Accepted));
     let (mut client_a, mut client_b) = (client.clone(), client.clone());
-    let (last_a, last_b) = tokio::join!(
-        watch_to_end(&mut client_a, "job-a", Duration::from_secs(180)),
-        watch_to_end(&mut client_b, "job-b", Duration::from_secs(180)),
-    );
+    let (last_a, last_b) =
+        tokio::join!(watch_to_end(&mut client_a, "job-a", Duration::from_mins(3)), watch_to_end(&mut client_b, "job-b", Duration::from_mins(3)),);
     assert_eq!((last_a.status(), last_b.status()), (api::JobStatus::Finished, api::JobStatus::Finished), "{last_a:?} {last_b:?}");
     // Both were running at the same time: each started before the other finished.
     let started_and_finished = |job: &api::Job| {
@@ -53,7 +51,7 @@ async fn concurrent_jobs_commit_once_each_and_a_cancelled_job_leaves_nothing() {
 
     // A job cancelled while its tasks run.
     submit(&mut client, job_json("job-cancelled", "cancelled", &[big.to_str().unwrap()])).await;
-    let running = wait_for_event(&mut client, "job-cancelled", "RUNNING", Duration::from_secs(60)).await;
+    let running = wait_for_event(&mut client, "job-cancelled", "RUNNING", Duration::from_mins(1)).await;
     assert_eq!(running.status(), api::JobStatus::InProgress, "the job ended before it could be cancelled: {running:?}");
     // Cancel once writers have completed files, so that there is something to remove.
     let mut updates = client.watch_job(api::WatchJobRequest { job_id: "job-cancelled".into() }).await.unwrap().into_inner();

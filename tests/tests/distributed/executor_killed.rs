@@ -24,11 +24,11 @@ async fn a_killed_executor_loses_and_duplicates_nothing() {
     let job = job_json("job-1", "t", &[input.to_str().unwrap()]);
 
     submit(&mut client, job.clone()).await;
-    let running = wait_for_event(&mut client, "job-1", "RUNNING", Duration::from_secs(60)).await;
+    let running = wait_for_event(&mut client, "job-1", "RUNNING", Duration::from_mins(1)).await;
     assert_eq!(running.status(), api::JobStatus::InProgress, "the job ended before the executor could be killed");
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.executors[0].kill();
-    let last = watch_to_end(&mut client, "job-1", Duration::from_secs(300)).await;
+    let last = watch_to_end(&mut client, "job-1", Duration::from_mins(5)).await;
     let contents = table_contents(&store, S3Options::default(), "t").await;
     match last.status() {
         api::JobStatus::Finished => {
@@ -47,7 +47,7 @@ async fn a_killed_executor_loses_and_duplicates_nothing() {
             // A failed job may be submitted again under its id; it runs on what is left.
             let again = submit(&mut client, job).await;
             assert_eq!(again.status(), api::JobStatus::Accepted, "{again:?}");
-            let last = watch_to_end(&mut client, "job-1", Duration::from_secs(300)).await;
+            let last = watch_to_end(&mut client, "job-1", Duration::from_mins(5)).await;
             assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
             let contents = table_contents(&store, S3Options::default(), "t").await;
             assert_eq!(contents.total_rows() as u64, ROWS);

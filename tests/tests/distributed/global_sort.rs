@@ -28,7 +28,7 @@ async fn global_sort_on_a_cluster_splits_the_big_leaf() {
     let job = serde_json::json!({"id": "global", "tableName": "skewed", "files": [input], "className": "global-sort"});
     let accepted = submit(&mut client, job.to_string()).await;
     assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
-    let last = watch_to_end(&mut client, "global", Duration::from_secs(180)).await;
+    let last = watch_to_end(&mut client, "global", Duration::from_mins(3)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
 
     let contents = table_contents(&store, S3Options::default(), "skewed").await;

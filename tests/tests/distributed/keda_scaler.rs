@@ -50,7 +50,7 @@ async fn the_scaler_follows_the_queue_down_to_zero() {
     let bad = GetMetricsRequest { scaled_object_ref: Some(scaled_object("lots")), metric_name: String::new() };
     assert_eq!(scaler.get_metrics(bad).await.unwrap_err().code(), tonic::Code::InvalidArgument);
 
-    let last = watch_to_end(&mut jobs, "big", Duration::from_secs(180)).await;
+    let last = watch_to_end(&mut jobs, "big", Duration::from_mins(3)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
     // The queue forgets a job just after its last update.
     for _ in 0..100 {

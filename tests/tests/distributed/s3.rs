@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bulk_import_core::store::{ObjectStores, S3Options};
 use bulk_import_core::backend::Backend;
+use bulk_import_core::store::{ObjectStores, S3Options};
 use bulk_import_core::tracker::JobStatus;
 use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Cluster, Moto, Service};
@@ -41,7 +41,7 @@ async fn a_job_reads_and_writes_everything_in_s3() {
     let mut client = client(&service.url()).await;
     let accepted = submit(&mut client, job_json("s3-job", "in-s3", &["input-bucket/jobs/one"])).await;
     assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
-    let last = watch_to_end(&mut client, "s3-job", Duration::from_secs(180)).await;
+    let last = watch_to_end(&mut client, "s3-job", Duration::from_mins(3)).await;
     assert_eq!((last.status(), last.rows_written), (api::JobStatus::Finished, 60_000), "{last:?}");
 
     let contents = table_contents(store, s3.clone(), "in-s3").await;

@@ -25,7 +25,7 @@ async fn a_restarted_service_loses_no_job_and_commits_once() {
     // One job running and one waiting behind it (one job at a time) when the service dies.
     submit(&mut client, job_json("running-job", "t", &[running_input.to_str().unwrap()])).await;
     submit(&mut client, job_json("queued-job", "t", &[queued_input.to_str().unwrap()])).await;
-    let running = wait_for_event(&mut client, "running-job", "RUNNING", Duration::from_secs(60)).await;
+    let running = wait_for_event(&mut client, "running-job", "RUNNING", Duration::from_mins(1)).await;
     assert_eq!(running.status(), api::JobStatus::InProgress, "the job ended before the service could be killed");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     service.process.kill();
@@ -34,8 +34,8 @@ async fn a_restarted_service_loses_no_job_and_commits_once() {
 
     let service = Service::start_on(dir.path(), "service-2", port, &store, Some(&cluster.url()), &[], &[]);
     let mut client = bulk_import_tests::distributed::client(&service.url()).await;
-    let running = watch_to_end(&mut client, "running-job", Duration::from_secs(300)).await;
-    let queued = watch_to_end(&mut client, "queued-job", Duration::from_secs(300)).await;
+    let running = watch_to_end(&mut client, "running-job", Duration::from_mins(5)).await;
+    let queued = watch_to_end(&mut client, "queued-job", Duration::from_mins(5)).await;
     assert_eq!((running.status(), queued.status()), (api::JobStatus::Finished, api::JobStatus::Finished), "{running:?} {queued:?}");
 
     // The interrupted run is on record, followed by the run that finished.

@@ -1,29 +1,32 @@
 //! A bulk import through the embedded Ballista scheduler and executor, checked by reading the
 //! Parquet files and the transaction log it left in the store.
 
-use std::collections::{BTreeMap, HashSet};
 use arrow::array::{AsArray, RecordBatch};
+use bulk_import_core::Error;
+use bulk_import_core::attempt::WrittenFile;
 use bulk_import_core::key::{KeyRef, KeyValue};
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::split_points::format_split_points;
-use bulk_import_core::Error;
-use bulk_import_core::attempt::WrittenFile;
 use bulk_import_driver::commit::commit;
 use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_driver::{JobOutcome, RunOptions};
 use bulk_import_tests::*;
+use std::collections::{BTreeMap, HashSet};
 
 const LEAVES: usize = 64;
 
 /// Keys at the edges of routing: every split point, the empty string, and characters whose
 /// UTF-16 order differs from their UTF-8 order.
 fn edge_case_batch(split_points: &[KeyValue]) -> RecordBatch {
-    let mut keys: Vec<String> = split_points.iter().map(|p| match p {
-        KeyValue::String(s) => s.clone(),
-        _ => unreachable!("string keys"),
-    }).collect();
-    keys.extend(["".into(), "zzzzzzzzzz".into(), "\u{FFFF}".into(), "\u{1F600}".into(), "a\u{E000}".into(), "a\u{10000}".into()]);
+    let mut keys: Vec<String> = split_points
+        .iter()
+        .map(|p| match p {
+            KeyValue::String(s) => s.clone(),
+            _ => unreachable!("string keys"),
+        })
+        .collect();
+    keys.extend([String::new(), "zzzzzzzzzz".into(), "\u{FFFF}".into(), "\u{1F600}".into(), "a\u{E000}".into(), "a\u{10000}".into()]);
     system_test_batch(keys.into_iter().map(Some).collect())
 }
 
@@ -38,7 +41,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
 
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let tree = PartitionTree::from_split_points(&schema.row_keys(), split_points.clone()).unwrap();
+    let tree = PartitionTree::from_split_points(&schema.row_keys(), &split_points).unwrap();
     let table = driver.backend().create_table("system-test", schema.clone(), without_pre_split(), tree).await.unwrap();
     std::fs::write(dir.path().join("splits.txt"), format_split_points(&split_points)).unwrap();
 
@@ -78,7 +81,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
         assert!(partition.is_leaf);
         assert!(url.contains(&format!("/{}/data/partition_{partition_id}/", table.id())), "layout of {url}");
         for batch in &batches {
-            for key in batch.column_by_name("key").unwrap().as_string::<i32>().iter() {
+            for key in batch.column_by_name("key").unwrap().as_string::<i32>() {
                 let key = key.unwrap();
                 assert!(partition.region.contains(&[KeyRef::String(key)]), "{key:?} outside {partition_id}");
             }
@@ -93,7 +96,7 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
     for file in files_below(&input).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")) {
         let batches = read_parquet(&file);
         for batch in &batches {
-            for key in batch.column_by_name("key").unwrap().as_string::<i32>().iter() {
+            for key in batch.column_by_name("key").unwrap().as_string::<i32>() {
                 non_empty.insert(partitions.leaf_of(&[KeyRef::String(key.unwrap())]).unwrap().id.clone());
             }
         }
@@ -114,7 +117,12 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
     assert!(files_below(&store.join(table.id()).join("bulk_import")).iter().all(|p| p.ends_with("manifest.json")));
 
     // A second commit of the same job is refused, and the log is unchanged.
-    let again = vec![WrittenFile { partition_id: partitions.leaves().next().unwrap().id.clone(), filename: "file:///elsewhere.parquet".into(), rows: 1, bytes: 1 }];
+    let again = vec![WrittenFile {
+        partition_id: partitions.leaves().next().unwrap().id.clone(),
+        filename: "file:///elsewhere.parquet".into(),
+        rows: 1,
+        bytes: 1,
+    }];
     let refused = commit(driver.backend().state_store(&table).as_ref(), "job-e2e", "another-run", &again).await;
     assert!(matches!(refused, Err(Error::JobAlreadyCommitted(_))), "{refused:?}");
     // So is a resubmission of the job: rejected, with the job's own status untouched.

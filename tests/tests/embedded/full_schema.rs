@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    AsArray, BinaryArray, Int32Array, Int32Builder, Int64Array, ListBuilder, MapBuilder, MapFieldNames, RecordBatch,
-    StringArray, StringBuilder,
+    AsArray, BinaryArray, Int32Array, Int32Builder, Int64Array, ListBuilder, MapBuilder, MapFieldNames, RecordBatch, StringArray, StringBuilder,
 };
 use arrow::datatypes::Int64Type;
 use bulk_import_core::key::KeyRef;
@@ -64,7 +63,8 @@ fn random_batch(rng: &mut StdRng, rows: usize, schema: &Schema) -> RecordBatch {
     let f = Int64Array::from_iter_values((0..rows).map(|_| rng.random()));
     let names = MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() };
     let mut g = MapBuilder::new(Some(names), Int32Builder::new(), StringBuilder::new());
-    let mut h = ListBuilder::new(Int32Builder::new()).with_field(Arc::new(arrow::datatypes::Field::new("element", arrow::datatypes::DataType::Int32, true)));
+    let mut h =
+        ListBuilder::new(Int32Builder::new()).with_field(Arc::new(arrow::datatypes::Field::new("element", arrow::datatypes::DataType::Int32, true)));
     for i in 0..rows {
         for k in 0..rng.random_range(0..3) {
             g.keys().append_value(k);
@@ -122,7 +122,7 @@ async fn full_schema_import_routes_on_both_row_keys() {
         leaves_seen.insert(partition_id.clone());
         rows_out.extend(rows_as_strings(&batches));
     }
-    assert_eq!(leaves_seen, ["LL", "LR", "RL", "RR"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(leaves_seen, ["LL", "LR", "RL", "RR"].iter().map(std::string::ToString::to_string).collect());
     let mut rows_in: Vec<String> = files_below(&input).iter().flat_map(|f| rows_as_strings(&read_parquet(f))).collect();
     rows_in.sort();
     rows_out.sort();

@@ -45,7 +45,7 @@ async fn global_sort_spreads_a_big_leaf_over_tasks_and_writes_what_local_sort_wr
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
     for (name, split) in [("skewed-global", &SKEWED[..]), ("skewed-local", &SKEWED[..]), ("two-leaves", &TWO_LEAVES[..])] {
-        let tree = PartitionTree::from_split_points(&schema.row_keys(), points(split)).unwrap();
+        let tree = PartitionTree::from_split_points(&schema.row_keys(), &points(split)).unwrap();
         driver.backend().create_table(name, schema.clone(), without_pre_split(), tree).await.unwrap();
     }
     let job = |id: &str, table: &str, extra: &str| format!(r#"{{"id": "{id}", "tableName": "{table}", "files": ["{}"]{extra}}}"#, input.display());

@@ -4,10 +4,10 @@
 //! ACCEPTED event, `platformSpec` is kept, and a setting the engine refuses is a rejection.
 
 use bulk_import_core::partition::PartitionTree;
+use bulk_import_core::properties::TableProperties;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::JobEvent;
 use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
-use bulk_import_core::properties::TableProperties;
 use bulk_import_driver::{Driver, JobOutcome, RunControl, RunOptions};
 use bulk_import_tests::*;
 
@@ -18,7 +18,7 @@ async fn setup(dir: &std::path::Path, rows: u64, leaves: usize, tables: &[(&str,
     let points = generate(&GenerateOptions { rows, files: 2, out: input.clone(), seed: 5, split_points_for: Some(leaves) }).unwrap();
     let driver = driver(dir).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
+    let tree = PartitionTree::from_split_points(&schema.row_keys(), &points).unwrap();
     for (name, properties) in tables {
         let mut properties = properties.clone();
         properties.0.extend(without_pre_split().0);

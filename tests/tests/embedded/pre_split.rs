@@ -21,7 +21,11 @@ fn generate_input(dir: &std::path::Path, name: &str, rows: u64, seed: u64) -> st
 /// Creates a one-leaf table with the default properties.
 async fn one_leaf_table(driver: &Driver) -> String {
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let table = driver.backend().create_table("t", schema.clone(), Default::default(), PartitionTree::single_leaf(&schema.row_keys())).await.unwrap();
+    let table = driver
+        .backend()
+        .create_table("t", schema.clone(), bulk_import_core::properties::TableProperties::default(), PartitionTree::single_leaf(&schema.row_keys()))
+        .await
+        .unwrap();
     table.id().to_string()
 }
 

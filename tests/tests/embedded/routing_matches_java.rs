@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringArray};
 use bulk_import_core::key::{KeyType, KeyValue};
-use bulk_import_core::router::Router;
 use bulk_import_core::partition::{KeyRange, Partition, PartitionTree, Region};
+use bulk_import_core::router::Router;
 use bulk_import_core::schema::KeyField;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -74,10 +74,13 @@ fn assert_routing_matches_java(tree: &PartitionTree, keys: &[Vec<KeyValue>]) {
     assert_eq!(expected.len(), keys.len());
     // The router over Arrow columns, as the engine routes: for one string key, its fast path.
     if let [KeyField { key_type: KeyType::String, .. }] = tree.row_keys() {
-        let column: StringArray = keys.iter().map(|k| match &k[0] {
-            KeyValue::String(v) => Some(v.as_str()),
-            _ => unreachable!("string keys"),
-        }).collect();
+        let column: StringArray = keys
+            .iter()
+            .map(|k| match &k[0] {
+                KeyValue::String(v) => Some(v.as_str()),
+                _ => unreachable!("string keys"),
+            })
+            .collect();
         let leaf_ids: Vec<&str> = tree.leaves().map(|p| p.id.as_str()).collect();
         let routed = Router::new(Arc::new(tree.clone())).leaf_indices(&[Arc::new(column) as ArrayRef]).unwrap();
         for (i, (key, expected)) in keys.iter().zip(&expected).enumerate() {
@@ -104,9 +107,10 @@ fn string_routing_matches_java_including_supplementary_characters() {
     // Strictly increasing in Java's order: U+10000 and U+1F600 (surrogates, 0xD800..) sort before
     // U+E000 and U+FFFF, although their UTF-8 bytes sort after.
     let points = vec![s("a"), s("b"), s("m"), s("m\u{0}"), s("\u{10000}"), s("\u{1F600}"), s("\u{E000}"), s("\u{FFFF}")];
-    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::String), points.clone()).unwrap();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::String), &points).unwrap();
     let mut keys: Vec<Vec<KeyValue>> = points.iter().map(|p| vec![p.clone()]).collect();
-    for edge in ["", "\u{0}", "a\u{0}", "az", "l", "m", "\u{7FF}", "\u{D7FF}", "\u{E000}a", "\u{FFFE}", "\u{10FFFF}", "\u{1F5FF}", "\u{FFFF}\u{FFFF}"] {
+    for edge in ["", "\u{0}", "a\u{0}", "az", "l", "m", "\u{7FF}", "\u{D7FF}", "\u{E000}a", "\u{FFFE}", "\u{10FFFF}", "\u{1F5FF}", "\u{FFFF}\u{FFFF}"]
+    {
         keys.push(vec![s(edge)]);
     }
     let alphabet: Vec<char> = "ablmz\u{0}\u{7F}\u{80}\u{7FF}\u{E000}\u{FFFF}\u{10000}\u{1F600}\u{10FFFF}".chars().collect();
@@ -128,7 +132,7 @@ fn string_routing_at_ascii_split_points_matches_java() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::String), points.clone()).unwrap();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::String), &points).unwrap();
     let mut keys: Vec<Vec<KeyValue>> = points.iter().map(|p| vec![p.clone()]).collect();
     let alphabet: Vec<char> = "abcdefghijmnz\u{0}\u{7F}\u{80}\u{E000}\u{FFFF}\u{10000}\u{1F600}".chars().collect();
     let mut rng = StdRng::seed_from_u64(2);
@@ -145,7 +149,7 @@ fn string_routing_at_ascii_split_points_matches_java() {
 fn byte_array_routing_matches_java_signed_bytes() {
     // Signed order: 0x80 (-128) < 0xff (-1) < 0x00 < 0x01 0x80 < 0x7f.
     let points: Vec<KeyValue> = [vec![0x80], vec![0xff], vec![0x00], vec![0x01, 0x80], vec![0x7f]].into_iter().map(KeyValue::Bytes).collect();
-    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::ByteArray), points.clone()).unwrap();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::ByteArray), &points).unwrap();
     let mut keys: Vec<Vec<KeyValue>> = points.iter().map(|p| vec![p.clone()]).collect();
     keys.push(vec![KeyValue::Bytes(vec![])]);
     let alphabet = [0x00u8, 0x01, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff];
@@ -160,32 +164,31 @@ fn byte_array_routing_matches_java_signed_bytes() {
 #[test]
 fn int_and_long_routing_matches_java_at_the_extremes() {
     let ints: Vec<KeyValue> = [i32::MIN + 1, -1, 0, 1, i32::MAX].into_iter().map(KeyValue::Int).collect();
-    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::Int), ints).unwrap();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::Int), &ints).unwrap();
     let keys: Vec<Vec<KeyValue>> =
         [i32::MIN, i32::MIN + 1, -2, -1, 0, 1, 2, i32::MAX - 1, i32::MAX].into_iter().map(|v| vec![KeyValue::Int(v)]).collect();
     assert_routing_matches_java(&tree, &keys);
 
-    let longs: Vec<KeyValue> = [i64::MIN + 1, i32::MIN as i64, -1, 0, i32::MAX as i64 + 1, i64::MAX].into_iter().map(KeyValue::Long).collect();
-    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::Long), longs).unwrap();
-    let keys: Vec<Vec<KeyValue>> = [i64::MIN, i64::MIN + 1, i32::MIN as i64 - 1, -1, 0, i32::MAX as i64, i32::MAX as i64 + 1, i64::MAX - 1, i64::MAX]
-        .into_iter()
-        .map(|v| vec![KeyValue::Long(v)])
-        .collect();
+    let longs: Vec<KeyValue> =
+        [i64::MIN + 1, i64::from(i32::MIN), -1, 0, i64::from(i32::MAX) + 1, i64::MAX].into_iter().map(KeyValue::Long).collect();
+    let tree = PartitionTree::from_split_points(&one_key("key", KeyType::Long), &longs).unwrap();
+    let keys: Vec<Vec<KeyValue>> =
+        [i64::MIN, i64::MIN + 1, i64::from(i32::MIN) - 1, -1, 0, i64::from(i32::MAX), i64::from(i32::MAX) + 1, i64::MAX - 1, i64::MAX]
+            .into_iter()
+            .map(|v| vec![KeyValue::Long(v)])
+            .collect();
     assert_routing_matches_java(&tree, &keys);
 }
 
 #[test]
 fn two_dimensional_routing_matches_java() {
-    let keys_fields = vec![
-        KeyField { name: "a".into(), key_type: KeyType::String },
-        KeyField { name: "b".into(), key_type: KeyType::Long },
-    ];
+    let keys_fields = vec![KeyField { name: "a".into(), key_type: KeyType::String }, KeyField { name: "b".into(), key_type: KeyType::Long }];
     let range = |min: KeyValue, max: Option<KeyValue>| KeyRange { min, max };
     let part = |id: &str, parent: Option<&str>, children: &[&str], a: KeyRange, b: KeyRange, dimension: i32| Partition {
         id: id.into(),
         is_leaf: children.is_empty(),
         parent_id: parent.map(str::to_string),
-        child_ids: children.iter().map(|c| c.to_string()).collect(),
+        child_ids: children.iter().map(std::string::ToString::to_string).collect(),
         region: Region { ranges: vec![a, b] },
         dimension,
     };
@@ -206,7 +209,6 @@ fn two_dimensional_routing_matches_java() {
     let tree = PartitionTree::new(keys_fields, partitions).unwrap();
     let a_values = ["", "a", "l", "m", "m\u{0}", "s", "t", "t\u{0}", "z", "\u{1F600}", "\u{FFFF}"];
     let b_values = [i64::MIN, -1, 0, 1, 99, 100, 101, i64::MAX];
-    let keys: Vec<Vec<KeyValue>> =
-        a_values.iter().flat_map(|a| b_values.iter().map(move |b| vec![s(a), KeyValue::Long(*b)])).collect();
+    let keys: Vec<Vec<KeyValue>> = a_values.iter().flat_map(|a| b_values.iter().map(move |b| vec![s(a), KeyValue::Long(*b)])).collect();
     assert_routing_matches_java(&tree, &keys);
 }

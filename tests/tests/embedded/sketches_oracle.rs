@@ -31,7 +31,8 @@ const ROWS: usize = 60_000;
 
 fn random_batch(schema: &Schema) -> RecordBatch {
     let mut rng = StdRng::seed_from_u64(41);
-    let s: StringArray = (0..ROWS).map(|_| Some((0..rng.random_range(1..8)).map(|_| rng.random_range(b'a'..=b'z') as char).collect::<String>())).collect();
+    let s: StringArray =
+        (0..ROWS).map(|_| Some((0..rng.random_range(1..8)).map(|_| rng.random_range(b'a'..=b'z') as char).collect::<String>())).collect();
     let l = Int64Array::from_iter_values((0..ROWS).map(|_| rng.random::<i64>()));
     let i = Int32Array::from_iter_values((0..ROWS).map(|_| rng.random::<i32>()));
     // Bytes below 0x80, where Java's signed order and Python's unsigned order agree.
@@ -70,7 +71,7 @@ async fn sketches_read_back_by_datasketches_hold_the_files_quantiles() {
     let batch = random_batch(&schema);
     write_parquet(&dir.path().join("input/rows.parquet"), std::slice::from_ref(&batch), None);
     let driver = driver(dir.path()).await;
-    let tree = PartitionTree::from_split_points(&schema.row_keys(), vec![]).unwrap();
+    let tree = PartitionTree::from_split_points(&schema.row_keys(), &[]).unwrap();
     let mut without = without_pre_split();
     without.0.insert(WRITE_SKETCHES.into(), "false".into());
     driver.backend().create_table("sketched", schema.clone(), without_pre_split(), tree.clone()).await.unwrap();

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+use bulk_import_core::key::KeyValue;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use bulk_import_driver::tools::generate::SCHEMA_JSON;
 use bulk_import_driver::{Driver, JobOutcome, RunOptions};
 use bulk_import_tests::*;
-use bulk_import_core::key::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 struct Setup {
@@ -29,7 +29,7 @@ impl Setup {
         let driver = driver(&root).await;
         let schema = Schema::from_json(SCHEMA_JSON).unwrap();
         let points = vec![KeyValue::String("g".into()), KeyValue::String("p".into())];
-        let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
+        let tree = PartitionTree::from_split_points(&schema.row_keys(), &points).unwrap();
         let table = driver.backend().create_table("t", schema, without_pre_split(), tree).await.unwrap();
         Setup { table_id: table.id().to_string(), _dir: dir, root, driver }
     }

@@ -15,7 +15,7 @@ async fn an_injected_writer_failure_commits_nothing_and_leaves_no_files() {
     let points = generate(&GenerateOptions { rows: 20_000, files: 3, out: input.clone(), seed: 3, split_points_for: Some(16) }).unwrap();
     let driver = driver(dir.path()).await;
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
-    let tree = PartitionTree::from_split_points(&schema.row_keys(), points).unwrap();
+    let tree = PartitionTree::from_split_points(&schema.row_keys(), &points).unwrap();
     let table = driver.backend().create_table("t", schema, without_pre_split(), tree).await.unwrap();
 
     let job = format!(r#"{{"id": "doomed", "tableName": "t", "files": ["{}"]}}"#, input.display());

@@ -49,19 +49,44 @@ impl Default for EngineConfig {
 }
 
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
-/// 60% of the memory available now, leaving room for what the pool does not track (Parquet
-/// writers' buffers, shuffle files in the page cache); 4 GiB where that cannot be read.
+/// 60% of the memory available to this process now, leaving room for what the pool does not
+/// track (Parquet writers' buffers, shuffle files in the page cache); 4 GiB where that cannot be
+/// read. In a container the limit is its cgroup's, not the node's: a pod on a 64 GiB node with a
+/// 4 GiB limit gets a 2.4 GiB pool, not one that the kernel would kill it for using.
 fn default_memory_pool_bytes() -> usize {
-    let available_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        text.lines()
-            .find(|l| l.starts_with("MemAvailable:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<usize>().ok())
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let available = available_memory(read("/proc/meminfo").as_deref(), cgroup_memory_headroom(&read));
+    available.map_or(4 << 30, |bytes| bytes / 10 * 6)
+}
+
+/// The smaller of the node's available memory (`MemAvailable` of `/proc/meminfo`) and the
+/// cgroup's headroom.
+fn available_memory(meminfo: Option<&str>, cgroup_headroom: Option<usize>) -> Option<usize> {
+    let node = meminfo.and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        line.split_whitespace().nth(1)?.parse::<usize>().ok().map(|kib| kib * 1024)
     });
-    available_kib.map_or(4 << 30, |kib| kib * 1024 / 10 * 6)
+    match (node, cgroup_headroom) {
+        (Some(node), Some(cgroup)) => Some(node.min(cgroup)),
+        (node, cgroup) => node.or(cgroup),
+    }
+}
+
+/// What the process's memory cgroup still allows: its limit less its usage, in cgroup v2
+/// (`memory.max`, `memory.current`) or v1 (`memory.limit_in_bytes`, `memory.usage_in_bytes`);
+/// `None` without a limit.
+fn cgroup_memory_headroom(read: &impl Fn(&str) -> Option<String>) -> Option<usize> {
+    let number = |text: Option<String>| text.and_then(|t| t.trim().parse::<usize>().ok());
+    let (limit, usage) = match number(read("/sys/fs/cgroup/memory.max")) {
+        Some(limit) => (limit, number(read("/sys/fs/cgroup/memory.current"))),
+        // "max" in v2, or a v1 hierarchy.
+        None => (number(read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))?, number(read("/sys/fs/cgroup/memory/memory.usage_in_bytes"))),
+    };
+    // v1 writes "no limit" as a number near 2^63.
+    (limit < (1 << 60)).then(|| limit.saturating_sub(usage.unwrap_or(0)))
 }
 
 /// Rows per batch between operators: DataFusion's default.
@@ -132,17 +157,13 @@ impl Engine {
         let session_config = session_config(config.parallelism, codec.clone(), shuffle_buffer_per_task(&config), &config.settings)?;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_pool_bytes)))
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])),
-            )
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])))
             .with_object_store_registry(stores)
             .build_arc()?;
-        let state =
-            SessionStateBuilder::new().with_config(session_config.clone()).with_runtime_env(runtime).with_default_features().build();
+        let state = SessionStateBuilder::new().with_config(session_config.clone()).with_runtime_env(runtime).with_default_features().build();
 
-        let address = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let address =
+            ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         let url = format!("http://{address}");
         let scheduler = SchedulerClient::connect(&url, Duration::from_secs(5)).await?;
         let executor_link = SchedulerGrpcClient::connect(url.clone()).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
@@ -159,13 +180,7 @@ impl Engine {
         // The executors' pools are theirs to know; they bound what the shuffle writers hold.
         let session_config = session_config(parallelism, codec.clone(), 0, settings)?;
         let scheduler = SchedulerClient::connect(url, Duration::from_secs(10)).await?;
-        Ok(Engine {
-            scheduler,
-            session_config,
-            session_id: uuid::Uuid::new_v4().to_string(),
-            codec,
-            parallelism,
-        })
+        Ok(Engine { scheduler, session_config, session_id: uuid::Uuid::new_v4().to_string(), codec, parallelism })
     }
 
     /// The task slots plans are sized for.
@@ -203,6 +218,29 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pool_respects_a_containers_memory_limit() {
+        let meminfo = "MemTotal: 67108864 kB\nMemAvailable: 62914560 kB\n";
+        let files = |v2_max: &'static str| {
+            move |path: &str| match path {
+                "/sys/fs/cgroup/memory.max" => Some(v2_max.to_string()),
+                "/sys/fs/cgroup/memory.current" => Some("1073741824\n".to_string()),
+                _ => None,
+            }
+        };
+        // A 4 GiB limit with 1 GiB used leaves 3 GiB, below the node's 60 GiB.
+        let headroom = cgroup_memory_headroom(&files("4294967296\n"));
+        assert_eq!(headroom, Some(3 << 30));
+        assert_eq!(available_memory(Some(meminfo), headroom), Some(3 << 30));
+        // No limit: the node's.
+        assert_eq!(cgroup_memory_headroom(&files("max\n")), None);
+        assert_eq!(available_memory(Some(meminfo), None), Some(60 << 30));
+        // cgroup v1, unlimited (its "no limit" is a number near 2^63).
+        let v1 = |path: &str| (path == "/sys/fs/cgroup/memory/memory.limit_in_bytes").then(|| "9223372036854771712".to_string());
+        assert_eq!(cgroup_memory_headroom(&v1), None);
+        assert_eq!(available_memory(None, None), None);
+    }
 
     #[test]
     fn session_settings_are_applied_and_unknown_ones_refused() {

@@ -14,9 +14,7 @@ use ballista_core::serde::protobuf::execute_query_params::Query;
 use ballista_core::serde::protobuf::execute_query_result::Result as QueryResult;
 use ballista_core::serde::protobuf::job_status::Status;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use ballista_core::serde::protobuf::{
-    CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, PartitionLocation, SuccessfulJob,
-};
+use ballista_core::serde::protobuf::{CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, PartitionLocation, SuccessfulJob};
 use ballista_core::version::insert_version_header;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::physical_plan::ExecutionPlan;
@@ -57,9 +55,8 @@ impl SchedulerClient {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
-        let client = SchedulerGrpcClient::new(channel)
-            .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
+        let client =
+            SchedulerGrpcClient::new(channel).max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES).max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
         Ok(SchedulerClient { client })
     }
 
@@ -72,12 +69,7 @@ impl SchedulerClient {
         session_config: &SessionConfig,
     ) -> Result<String> {
         let node = PhysicalPlanNode::try_from_physical_plan(plan, codec)?;
-        let settings = session_config
-            .options()
-            .entries()
-            .into_iter()
-            .map(|entry| KeyValuePair { key: entry.key, value: entry.value })
-            .collect();
+        let settings = session_config.options().entries().into_iter().map(|entry| KeyValuePair { key: entry.key, value: entry.value }).collect();
         let params = ExecuteQueryParams {
             query: Some(Query::PhysicalPlan(node.encode_to_vec())),
             settings,
@@ -145,11 +137,10 @@ async fn fetch(location: PartitionLocation) -> Result<Vec<RecordBatch>> {
     let partition_id = location.partition_id.ok_or_else(|| DataFusionError::Internal("output partition without an id".into()))?;
     let mut client = BallistaClient::try_new(&executor.host, executor.port as u16, GRPC_MAX_MESSAGE_BYTES, false, None, 3, 100, 0, 0)
         .await
-        .map_err(|e| e.into_datafusion())?;
+        .map_err(ballista_core::error::BallistaError::into_datafusion)?;
     let stream = client
         .fetch_partition(&executor.id, &partition_id.into(), location.file_id, layout, true)
         .await
-        .map_err(|e| e.into_datafusion())?;
+        .map_err(ballista_core::error::BallistaError::into_datafusion)?;
     stream.try_collect().await
 }
-

@@ -24,11 +24,7 @@ use crate::tracker::{AcceptError, JobEvent, JobEventRecord, JobRecord, JobStatus
 /// again: jittered exponential backoff from 5 ms to 1 s, 30 attempts. Two writers of one job's
 /// events are rare (a submission racing a resubmission), so this is only a bound.
 fn conflict_backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(5))
-        .with_max_delay(Duration::from_secs(1))
-        .with_max_times(30)
-        .with_jitter()
+    ExponentialBuilder::default().with_min_delay(Duration::from_millis(5)).with_max_delay(Duration::from_secs(1)).with_max_times(30).with_jitter()
 }
 
 #[derive(Debug, Clone)]
@@ -72,8 +68,8 @@ impl ObjectStoreJobTracker {
     ) -> std::result::Result<(), AcceptError> {
         let dir = self.events_dir(job_id);
         let record = JobEventRecord { job_id: job_id.to_string(), time: Utc::now(), event };
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Error::Corrupt { what: "job event", location: dir.url(), reason: e.to_string() })?;
+        let json =
+            serde_json::to_vec_pretty(&record).map_err(|e| Error::Corrupt { what: "job event", location: dir.url(), reason: e.to_string() })?;
         let attempt = || async {
             let existing = self.read_events(&dir).await?;
             guard(&existing.iter().map(|(_, record)| record.clone()).collect::<Vec<_>>())?;
@@ -87,13 +83,10 @@ impl ObjectStoreJobTracker {
             }
         };
         attempt.retry(conflict_backoff()).when(|e| matches!(e, AcceptError::Store(Error::WriteConflict))).await.map_err(|e| match e {
-            AcceptError::Store(Error::WriteConflict) => {
-                AcceptError::Store(Error::TooManyConflicts(30))
-            }
+            AcceptError::Store(Error::WriteConflict) => AcceptError::Store(Error::TooManyConflicts(30)),
             other => other,
         })
     }
-
 }
 
 #[async_trait]
@@ -101,11 +94,9 @@ impl JobTracker for ObjectStoreJobTracker {
     async fn record(&self, job_id: &str, event: JobEvent) -> Result<()> {
         self.append_with(job_id, event, |_| Ok(())).await.map_err(|e| match e {
             AcceptError::Store(e) => e,
-            AcceptError::AlreadyAccepted(job_id) => Error::Corrupt {
-                what: "job tracker",
-                location: job_id,
-                reason: "an unguarded append was refused".into(),
-            },
+            AcceptError::AlreadyAccepted(job_id) => {
+                Error::Corrupt { what: "job tracker", location: job_id, reason: "an unguarded append was refused".into() }
+            }
         })
     }
 
@@ -114,14 +105,11 @@ impl JobTracker for ObjectStoreJobTracker {
     }
 
     async fn record_rejected_resubmission(&self, job_id: &str, reasons: Vec<String>, raw_json: String) -> Result<()> {
-        let record = JobEventRecord {
-            job_id: job_id.to_string(),
-            time: Utc::now(),
-            event: JobEvent::Rejected { table_name: None, reasons, raw_json },
-        };
+        let record =
+            JobEventRecord { job_id: job_id.to_string(), time: Utc::now(), event: JobEvent::Rejected { table_name: None, reasons, raw_json } };
         let location = self.root.child(job_id).child("rejected-submissions").child(&format!("{}.json", uuid::Uuid::new_v4()));
-        let json = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Error::Corrupt { what: "job event", location: location.url(), reason: e.to_string() })?;
+        let json =
+            serde_json::to_vec_pretty(&record).map_err(|e| Error::Corrupt { what: "job event", location: location.url(), reason: e.to_string() })?;
         location.store.put(&location.path, PutPayload::from(json)).await?;
         Ok(())
     }

@@ -58,7 +58,7 @@ impl Tables {
             let json = serde_json::to_vec_pretty(&table.definition).expect("definitions serialise");
             match location.store.put_opts(&location.path, PutPayload::from(json), create.clone()).await {
                 Ok(_) => break table,
-                Err(object_store::Error::AlreadyExists { .. }) => continue,
+                Err(object_store::Error::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         };
@@ -97,8 +97,11 @@ impl Tables {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let definition: TableDefinition = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt { what: "table definition", location: location.url(), reason: e.to_string() })?;
+        let definition: TableDefinition = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            what: "table definition",
+            location: location.url(),
+            reason: e.to_string(),
+        })?;
         Ok(Some(Table { definition, data_root: self.root.clone() }))
     }
 
@@ -106,8 +109,11 @@ impl Tables {
         let index = self.index_entry(name);
         match index.store.get(&index.path).await {
             Ok(result) => {
-                let entry: TableStatus = serde_json::from_slice(&result.bytes().await?)
-                    .map_err(|e| Error::Corrupt { what: "table index entry", location: index.url(), reason: e.to_string() })?;
+                let entry: TableStatus = serde_json::from_slice(&result.bytes().await?).map_err(|e| Error::Corrupt {
+                    what: "table index entry",
+                    location: index.url(),
+                    reason: e.to_string(),
+                })?;
                 Ok(Some(entry.table_id))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::backend::{FilesCommit, StateStore};
@@ -21,7 +21,7 @@ use crate::partition::{Partition, PartitionTree};
 use crate::schema::KeyField;
 use crate::store::Location;
 use crate::table::Table;
-use crate::transaction::{TableFile, TableState, Transaction};
+use crate::transaction::{SnapshotJson, TableFile, TableState, Transaction, TransactionJson};
 
 const SNAPSHOT_INTERVAL: u64 = 100;
 const MAX_ATTEMPTS: usize = 50;
@@ -34,6 +34,16 @@ fn conflict_backoff() -> ExponentialBuilder {
         .with_max_delay(Duration::from_secs(2))
         .with_max_times(MAX_ATTEMPTS)
         .with_jitter()
+}
+
+/// One object of the log: the transaction, its number and when it was appended.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogEntry {
+    transaction_number: u64,
+    update_time: String,
+    #[serde(flatten)]
+    transaction: TransactionJson,
 }
 
 /// The transaction log of one table.
@@ -87,17 +97,16 @@ impl TransactionLog {
     async fn latest_snapshot(&self) -> Result<Option<TableState>> {
         let dir = self.snapshots();
         let metas: Vec<_> = dir.store.list(Some(&dir.path)).try_collect().await?;
-        let Some(latest) = metas.iter().filter_map(|m| m.location.filename().and_then(parse_number).map(|n| (n, m))).max_by_key(|(n, _)| *n)
-        else {
+        let Some(latest) = metas.iter().filter_map(|m| m.location.filename().and_then(parse_number).map(|n| (n, m))).max_by_key(|(n, _)| *n) else {
             return Ok(None);
         };
         let bytes = dir.store.get(&latest.1.location).await?.bytes().await?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        let snapshot: SnapshotJson = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
             what: "snapshot",
             location: latest.1.location.to_string(),
             reason: e.to_string(),
         })?;
-        TableState::from_snapshot_json(&value, &self.row_keys).map(Some)
+        TableState::from_snapshot(snapshot, &self.row_keys).map(Some)
     }
 
     /// Applies, in order, every transaction after the state's number.
@@ -131,9 +140,8 @@ impl TransactionLog {
         let location = self.transactions().child(&number_name(number));
         let bytes = location.store.get(&location.path).await?.bytes().await?;
         let corrupt = |reason: String| Error::Corrupt { what: "transaction", location: location.url(), reason };
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let type_name = value["type"].as_str().ok_or_else(|| corrupt("no type".into()))?;
-        Transaction::from_json(type_name, &value["transaction"], &self.row_keys)
+        let entry: LogEntry = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        Transaction::from_json(entry.transaction, &self.row_keys).map_err(|e| corrupt(e.to_string()))
     }
 
     /// Appends a transaction, validated against the latest state; returns its number. A conflict
@@ -151,12 +159,8 @@ impl TransactionLog {
         let state = self.state().await?;
         state.validate(transaction)?;
         let number = state.transaction_number + 1;
-        let body = json!({
-            "transactionNumber": number,
-            "type": transaction.type_name(),
-            "updateTime": chrono::Utc::now().to_rfc3339(),
-            "transaction": transaction.body_json(&self.row_keys),
-        });
+        let body =
+            LogEntry { transaction_number: number, update_time: chrono::Utc::now().to_rfc3339(), transaction: transaction.to_json(&self.row_keys) };
         let location = self.transactions().child(&number_name(number));
         let payload = PutPayload::from(serde_json::to_vec_pretty(&body).map_err(|e| Error::Corrupt {
             what: "transaction",
@@ -185,8 +189,11 @@ impl TransactionLog {
 
     async fn write_snapshot(&self, state: &TableState) -> Result<()> {
         let location = self.snapshots().child(&number_name(state.transaction_number));
-        let bytes = serde_json::to_vec(&state.to_snapshot_json())
-            .map_err(|e| Error::Corrupt { what: "snapshot", location: location.url(), reason: e.to_string() })?;
+        let bytes = serde_json::to_vec(&state.to_snapshot()).map_err(|e| Error::Corrupt {
+            what: "snapshot",
+            location: location.url(),
+            reason: e.to_string(),
+        })?;
         location.store.put(&location.path, bytes.into()).await?;
         Ok(())
     }
