@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::execution::engine::{Engine, EngineConfig};
 use crate::execution::progress::Progress;
-use crate::intake::Admission;
+use crate::intake::{Admission, RejectionReason};
 
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,7 @@ pub enum EngineChoice {
 /// What became of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
-    Rejected { job_id: String, reasons: Vec<String> },
+    Rejected { job_id: String, reasons: Vec<RejectionReason> },
     Finished { job_id: String, summary: JobSummary },
     Failed { job_id: String, reason: String },
 }

@@ -17,7 +17,7 @@ pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorA
     let table = backend.table_by_name(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
     let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema())
         .await
-        .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", reasons.join("\n  ")))?;
+        .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", crate::intake::rejection::sentences(&reasons).join("\n  ")))?;
     let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);
     let started = Instant::now();
     let copied = copy(&table, &files, stores, &args.out, parallelism).await?;

@@ -78,7 +78,7 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
     })
 }
 
-fn print_rejected(job_id: &str, reasons: &[String]) -> ExitCode {
+fn print_rejected(job_id: &str, reasons: &[impl std::fmt::Display]) -> ExitCode {
     eprintln!("job {job_id}: REJECTED:");
     for reason in reasons {
         eprintln!("  - {reason}");

@@ -8,6 +8,7 @@ use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord};
 
 use super::inputs::{InputFile, total_rows, validate_inputs};
 use super::job::{BulkImportJob, parse_job};
+use super::rejection::{RejectionReason, sentences};
 use super::settings::{JobSettings, job_settings};
 use crate::driver::Driver;
 use crate::planning::{Algorithm, AlgorithmChoice};
@@ -29,14 +30,14 @@ pub struct AcceptedJob {
 #[derive(Debug)]
 pub enum Admission {
     Accepted(Box<AcceptedJob>),
-    Rejected { job_id: String, reasons: Vec<String> },
+    Rejected { job_id: String, reasons: Vec<RejectionReason> },
 }
 
 /// What validation found: all a job needs to run, or every reason it cannot.
 #[derive(Debug)]
 enum Validation {
     Valid(Box<ValidJob>),
-    Invalid(Vec<String>),
+    Invalid(Vec<RejectionReason>),
 }
 
 /// What a valid job runs with.
@@ -81,8 +82,8 @@ impl Driver {
         match self.tracker().accept(&job.id, accepted).await {
             Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))),
             Err(AcceptError::AlreadyAccepted(_)) => {
-                let reasons = vec![format!("job id {:?} was already accepted", job.id)];
-                self.tracker().record_rejected_resubmission(&job.id, reasons.clone(), raw_json.to_string()).await?;
+                let reasons = vec![RejectionReason::AlreadyAccepted(job.id.clone())];
+                self.tracker().record_rejected_resubmission(&job.id, sentences(&reasons), raw_json.to_string()).await?;
                 Ok(Admission::Rejected { job_id: job.id, reasons })
             }
             Err(AcceptError::Store(e)) => Err(e.into()),
@@ -97,7 +98,7 @@ impl Driver {
         };
         let job = match parse_job(raw_json) {
             Ok(job) => job,
-            Err(failure) => return Ok(Reloaded::NoLongerValid(failure.reasons.join("; "))),
+            Err(failure) => return Ok(Reloaded::NoLongerValid(sentences(&failure.reasons).join("; "))),
         };
         Ok(match self.validate(&job).await? {
             Validation::Valid(valid) => {
@@ -105,19 +106,19 @@ impl Driver {
                 let rows = total_rows(&files);
                 Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))
             }
-            Validation::Invalid(reasons) => Reloaded::NoLongerValid(format!("the job is no longer valid: {}", reasons.join("; "))),
+            Validation::Invalid(reasons) => Reloaded::NoLongerValid(format!("the job is no longer valid: {}", sentences(&reasons).join("; "))),
         })
     }
 
     /// Records a rejection. A job id that belongs to an accepted job keeps that job's status:
     /// the rejection is recorded beside it, as a rejected submission.
-    async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<String>, raw_json: &str) -> anyhow::Result<Admission> {
+    async fn reject(&self, job_id: &str, table_name: Option<String>, mut reasons: Vec<RejectionReason>, raw_json: &str) -> anyhow::Result<Admission> {
         let owned = self.tracker().job(job_id).await?.is_some_and(|j| j.accepted().is_some());
         if owned {
-            reasons.push(format!("job id {job_id:?} was already accepted"));
-            self.tracker().record_rejected_resubmission(job_id, reasons.clone(), raw_json.to_string()).await?;
+            reasons.push(RejectionReason::AlreadyAccepted(job_id.to_string()));
+            self.tracker().record_rejected_resubmission(job_id, sentences(&reasons), raw_json.to_string()).await?;
         } else {
-            let event = JobEvent::Rejected { table_name, reasons: reasons.clone(), raw_json: raw_json.to_string() };
+            let event = JobEvent::Rejected { table_name, reasons: sentences(&reasons), raw_json: raw_json.to_string() };
             self.tracker().record(job_id, event).await?;
         }
         Ok(Admission::Rejected { job_id: job_id.to_string(), reasons })
@@ -130,7 +131,7 @@ impl Driver {
             Ok(settings) => match self.engine.session_for(&job.id, &settings.session) {
                 Ok(_) => Some(settings),
                 Err(e) => {
-                    reasons.push(format!("sparkConf: {e}"));
+                    reasons.push(RejectionReason::InvalidSessionSetting(e.to_string()));
                     None
                 }
             },
@@ -143,8 +144,10 @@ impl Driver {
             (Some(name), id) => {
                 let table = self.backend.table_by_name(name).await?;
                 match (&table, id) {
-                    (None, _) => reasons.push(format!("table {name:?} does not exist")),
-                    (Some(t), Some(id)) if t.id() != id => reasons.push(format!("table {name:?} has id {}, not {id:?}", t.id())),
+                    (None, _) => reasons.push(RejectionReason::TableNotFound(name.clone())),
+                    (Some(t), Some(id)) if t.id() != id => {
+                        reasons.push(RejectionReason::TableIdMismatch { name: name.clone(), actual: t.id().to_string(), given: id.clone() });
+                    }
                     _ => {}
                 }
                 table
@@ -152,7 +155,7 @@ impl Driver {
             (None, Some(id)) => {
                 let table = self.backend.table_by_id(id).await?;
                 if table.is_none() {
-                    reasons.push(format!("no table has id {id:?}"));
+                    reasons.push(RejectionReason::NoTableWithId(id.clone()));
                 }
                 table
             }

@@ -11,6 +11,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
+use super::rejection::RejectionReason;
+
 /// How many files are inspected at once.
 const CONCURRENCY: usize = 16;
 
@@ -28,7 +30,12 @@ pub fn total_rows(files: &[InputFile]) -> u64 {
 }
 
 /// Expands every path and checks every file; returns the files, or every reason to reject.
-pub async fn validate_inputs(stores: &ObjectStores, root: &Location, paths: &[String], schema: &Schema) -> Result<Vec<InputFile>, Vec<String>> {
+pub async fn validate_inputs(
+    stores: &ObjectStores,
+    root: &Location,
+    paths: &[String],
+    schema: &Schema,
+) -> Result<Vec<InputFile>, Vec<RejectionReason>> {
     let mut reasons = Vec::new();
     let mut candidates = Vec::new();
     for path in paths {
@@ -37,7 +44,7 @@ pub async fn validate_inputs(stores: &ObjectStores, root: &Location, paths: &[St
             Err(reason) => reasons.push(reason),
         }
     }
-    let checked: Vec<Result<InputFile, Vec<String>>> =
+    let checked: Vec<Result<InputFile, Vec<RejectionReason>>> =
         futures::stream::iter(candidates).map(|(location, size)| check_file(location, size, schema)).buffered(CONCURRENCY).collect().await;
     let mut files = Vec::with_capacity(checked.len());
     for result in checked {
@@ -54,18 +61,19 @@ fn is_local_directory(location: &Location) -> bool {
 }
 
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
-async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Vec<(Location, u64)>, String> {
-    let location = stores.resolve_input(path, root).map_err(|e| e.to_string())?;
+async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Vec<(Location, u64)>, RejectionReason> {
+    let unreadable = |reason: String| RejectionReason::InputUnreadable { path: path.to_string(), reason };
+    let location = stores.resolve_input(path, root).map_err(|e| unreadable(e.to_string()))?;
     match location.store.head(&location.path).await {
         Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
         Err(object_store::Error::NotFound { .. }) => {}
         // The local store refuses to `head` a directory: list it below.
         Err(_) if is_local_directory(&location) => {}
-        Err(e) => return Err(format!("cannot read {path}: {e}")),
+        Err(e) => return Err(unreadable(e.to_string())),
     }
-    let listed: Vec<_> = location.store.list(Some(&location.path)).try_collect().await.map_err(|e| format!("cannot list {path}: {e}"))?;
+    let listed: Vec<_> = location.store.list(Some(&location.path)).try_collect().await.map_err(|e| unreadable(format!("cannot list it: {e}")))?;
     if listed.is_empty() {
-        return Err(format!("{path} does not exist"));
+        return Err(RejectionReason::InputNotFound { path: path.to_string() });
     }
     let mut files: Vec<(Location, u64)> = listed
         .into_iter()
@@ -73,7 +81,7 @@ async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Ve
         .map(|m| (location.at(m.location), m.size))
         .collect();
     if files.is_empty() {
-        return Err(format!("directory {path} holds no .parquet file"));
+        return Err(RejectionReason::NoParquetInDirectory { path: path.to_string() });
     }
     files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     Ok(files)
@@ -104,10 +112,12 @@ pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_re
     parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone()).with_file_size(size)
 }
 
-async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<String>> {
+async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<RejectionReason>> {
     let url = location.url();
     let reader = reader(&location, size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| vec![format!("{url} is not a Parquet file: {e}")])?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| vec![RejectionReason::NotParquet { url: url.clone(), reason: e.to_string() }])?;
     let file_schema = builder.schema().clone();
     let metadata = builder.metadata().clone();
     let mut reasons = check_columns(&url, &file_schema, schema);
@@ -117,7 +127,7 @@ async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<In
     let key_names: Vec<&str> = schema.row_key_fields.iter().chain(&schema.sort_key_fields).map(|f| f.name.as_str()).collect();
     let (with_nulls, unknown) = null_counts_from_statistics(&metadata, &key_names);
     for (name, nulls) in with_nulls {
-        reasons.push(format!("key column {name} of {url} holds {nulls} null values: keys may not be null"));
+        reasons.push(RejectionReason::NullKeys { url: url.clone(), column: name.to_string(), nulls });
     }
     if reasons.is_empty() && !unknown.is_empty() {
         reasons.extend(scan_for_nulls(&location, size, &unknown, &url).await);
@@ -125,20 +135,20 @@ async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<In
     if reasons.is_empty() { Ok(InputFile { location, size, rows: metadata.file_metadata().num_rows() as u64 }) } else { Err(reasons) }
 }
 
-fn check_columns(url: &str, file_schema: &ArrowSchema, schema: &Schema) -> Vec<String> {
+fn check_columns(url: &str, file_schema: &ArrowSchema, schema: &Schema) -> Vec<RejectionReason> {
     let mut reasons = Vec::new();
     let keys = schema.row_key_fields.iter().map(|f| (f, "row key")).chain(schema.sort_key_fields.iter().map(|f| (f, "sort key")));
     for (field, role) in keys.chain(schema.value_fields.iter().map(|f| (f, "value"))) {
         match file_schema.field_with_name(&field.name) {
             Err(_) if role == "value" && field.nullable => {}
-            Err(_) => reasons.push(format!("{url} has no column {} ({role})", field.name)),
-            Ok(actual) if !type_matches(&field.field_type, actual.data_type()) => reasons.push(format!(
-                "column {} of {url} has type {} but {role} {} is {}",
-                field.name,
-                actual.data_type(),
-                field.name,
-                serde_json::to_string(&field.field_type).unwrap_or_default()
-            )),
+            Err(_) => reasons.push(RejectionReason::MissingColumn { url: url.to_string(), column: field.name.clone(), role }),
+            Ok(actual) if !type_matches(&field.field_type, actual.data_type()) => reasons.push(RejectionReason::WrongColumnType {
+                url: url.to_string(),
+                column: field.name.clone(),
+                role,
+                actual: actual.data_type().to_string(),
+                expected: serde_json::to_string(&field.field_type).unwrap_or_default(),
+            }),
             Ok(_) => {}
         }
     }
@@ -170,7 +180,7 @@ fn null_counts_from_statistics<'a>(metadata: &ParquetMetaData, keys: &[&'a str])
     (with_nulls, unknown)
 }
 
-async fn scan_for_nulls(location: &Location, size: u64, columns: &[&str], url: &str) -> Vec<String> {
+async fn scan_for_nulls(location: &Location, size: u64, columns: &[&str], url: &str) -> Vec<RejectionReason> {
     let result = async {
         let builder = ParquetRecordBatchStreamBuilder::new(reader(location, size)).await?;
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
@@ -187,12 +197,12 @@ async fn scan_for_nulls(location: &Location, size: u64, columns: &[&str], url: &
     }
     .await;
     match result {
-        Err(e) => vec![format!("cannot read {url}: {e}")],
+        Err(e) => vec![RejectionReason::InputUnreadable { path: url.to_string(), reason: e.to_string() }],
         Ok(nulls) => columns
             .iter()
             .zip(nulls)
             .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| format!("key column {name} of {url} holds {n} null values: keys may not be null"))
+            .map(|(name, n)| RejectionReason::NullKeys { url: url.to_string(), column: (*name).to_string(), nulls: n as u64 })
             .collect(),
     }
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::rejection::{MAX_ID_LENGTH, RejectionReason};
+
 /// A job whose JSON parsed and whose fields are well formed; the table and files are checked later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkImportJob {
@@ -22,23 +24,21 @@ pub struct BulkImportJob {
 pub struct ParseFailure {
     pub id: String,
     pub table_name: Option<String>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RejectionReason>,
 }
 
-const MAX_ID_LENGTH: usize = 63;
-
 /// Checks a job id: lowercase letters, digits and '-', at most 63 characters.
-pub fn id_problem(id: &str) -> Option<String> {
+pub fn id_problem(id: &str) -> Option<RejectionReason> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        Some(format!("job id {id:?} must match ^[a-z0-9-]+$"))
+        Some(RejectionReason::InvalidJobId(id.to_string()))
     } else if id.len() > MAX_ID_LENGTH {
-        Some(format!("job id {id:?} is {} characters long; the limit is {MAX_ID_LENGTH}", id.len()))
+        Some(RejectionReason::JobIdTooLong { id: id.to_string() })
     } else {
         None
     }
 }
 
-fn string_map(value: Option<&Value>, field: &str, reasons: &mut Vec<String>) -> BTreeMap<String, String> {
+fn string_map(value: Option<&Value>, field: &'static str, reasons: &mut Vec<RejectionReason>) -> BTreeMap<String, String> {
     match value {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => map
@@ -47,24 +47,24 @@ fn string_map(value: Option<&Value>, field: &str, reasons: &mut Vec<String>) -> 
                 Value::String(s) => Some((k.clone(), s.clone())),
                 Value::Number(_) | Value::Bool(_) => Some((k.clone(), v.to_string())),
                 _ => {
-                    reasons.push(format!("{field}.{k} must be a string"));
+                    reasons.push(RejectionReason::NotAStringValue { field, key: k.clone() });
                     None
                 }
             })
             .collect(),
         Some(_) => {
-            reasons.push(format!("{field} must be an object of string values"));
+            reasons.push(RejectionReason::NotAStringMap { field });
             BTreeMap::new()
         }
     }
 }
 
-fn optional_string(value: &Value, field: &str, reasons: &mut Vec<String>) -> Option<String> {
+fn optional_string(value: &Value, field: &'static str, reasons: &mut Vec<RejectionReason>) -> Option<String> {
     match value.get(field) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
-            reasons.push(format!("{field} must be a string"));
+            reasons.push(RejectionReason::NotAString { field });
             None
         }
     }
@@ -74,8 +74,8 @@ fn optional_string(value: &Value, field: &str, reasons: &mut Vec<String>) -> Opt
 pub fn parse_job(raw: &str) -> Result<BulkImportJob, ParseFailure> {
     let value: Value = match serde_json::from_str(raw) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return Err(failure(None, None, vec!["the job must be a JSON object".into()])),
-        Err(e) => return Err(failure(None, None, vec![format!("malformed JSON: {e}")])),
+        Ok(_) => return Err(failure(None, None, vec![RejectionReason::NotAnObject])),
+        Err(e) => return Err(failure(None, None, vec![RejectionReason::MalformedJson(e.to_string())])),
     };
     let mut reasons = Vec::new();
     let given_id = optional_string(&value, "id", &mut reasons);
@@ -85,15 +85,15 @@ pub fn parse_job(raw: &str) -> Result<BulkImportJob, ParseFailure> {
     let table_name = optional_string(&value, "tableName", &mut reasons);
     let table_id = optional_string(&value, "tableId", &mut reasons);
     if table_name.is_none() && table_id.is_none() {
-        reasons.push("the job names no table: give tableName or tableId".into());
+        reasons.push(RejectionReason::NoTable);
     }
     let files = match value.get("files") {
         None | Some(Value::Null) => {
-            reasons.push("files is missing: list at least one input file or directory".into());
+            reasons.push(RejectionReason::FilesMissing);
             Vec::new()
         }
         Some(Value::Array(list)) if list.is_empty() => {
-            reasons.push("files is empty: list at least one input file or directory".into());
+            reasons.push(RejectionReason::FilesEmpty);
             Vec::new()
         }
         Some(Value::Array(list)) => list
@@ -102,17 +102,17 @@ pub fn parse_job(raw: &str) -> Result<BulkImportJob, ParseFailure> {
             .filter_map(|(i, f)| match f {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
                 Value::Null => {
-                    reasons.push(format!("files[{i}] is null"));
+                    reasons.push(RejectionReason::NullFile(i));
                     None
                 }
                 _ => {
-                    reasons.push(format!("files[{i}] must be a non-empty string"));
+                    reasons.push(RejectionReason::InvalidFile(i));
                     None
                 }
             })
             .collect(),
         Some(_) => {
-            reasons.push("files must be a list of paths".into());
+            reasons.push(RejectionReason::FilesNotAList);
             Vec::new()
         }
     };
@@ -134,7 +134,7 @@ pub fn parse_job(raw: &str) -> Result<BulkImportJob, ParseFailure> {
     })
 }
 
-fn failure(id: Option<String>, table_name: Option<String>, reasons: Vec<String>) -> ParseFailure {
+fn failure(id: Option<String>, table_name: Option<String>, reasons: Vec<RejectionReason>) -> ParseFailure {
     ParseFailure { id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()), table_name, reasons }
 }
 
@@ -154,9 +154,14 @@ mod tests {
     #[test]
     fn reports_every_problem() {
         let failure = parse_job(r#"{"id":"Bad_Id","files":[null, 3]}"#).unwrap_err();
-        assert_eq!(failure.reasons.len(), 4, "{:?}", failure.reasons);
-        assert!(parse_job("{not json").unwrap_err().reasons[0].starts_with("malformed JSON"));
+        assert_eq!(
+            failure.reasons,
+            [RejectionReason::InvalidJobId("Bad_Id".into()), RejectionReason::NoTable, RejectionReason::NullFile(0), RejectionReason::InvalidFile(1)]
+        );
+        assert!(matches!(parse_job("{not json").unwrap_err().reasons[..], [RejectionReason::MalformedJson(_)]));
         let long = "a".repeat(64);
-        assert!(parse_job(&format!(r#"{{"id":"{long}","tableName":"t","files":["x"]}}"#)).is_err());
+        let too_long = parse_job(&format!(r#"{{"id":"{long}","tableName":"t","files":["x"]}}"#)).unwrap_err();
+        assert_eq!(too_long.reasons, [RejectionReason::JobIdTooLong { id: long }]);
+        assert_eq!(too_long.reasons[0].to_string(), format!("job id {:?} is 64 characters long; the limit is 63", "a".repeat(64)));
     }
 }

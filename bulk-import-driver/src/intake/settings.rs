@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use super::rejection::RejectionReason;
+
 /// The prefix of this project's own `sparkConf` keys.
 pub const OWN_PREFIX: &str = "bulkimport.";
 const OWN_SHUFFLE_PARTITIONS: &str = "bulkimport.shuffle.partitions";
@@ -38,14 +40,14 @@ pub struct JobSettings {
 }
 
 /// Reads the settings from `spark_conf`; `Err` holds every value that cannot be used.
-pub fn job_settings(spark_conf: &BTreeMap<String, String>) -> Result<JobSettings, Vec<String>> {
+pub fn job_settings(spark_conf: &BTreeMap<String, String>) -> Result<JobSettings, Vec<RejectionReason>> {
     let mut problems = Vec::new();
     let mut count = |key: &str| -> Option<usize> {
         let value = spark_conf.get(key)?;
         match value.trim().parse::<usize>() {
             Ok(n) if n > 0 => Some(n),
             _ => {
-                problems.push(format!("sparkConf {key}={value:?} must be a positive whole number"));
+                problems.push(RejectionReason::NotACount { key: key.to_string(), value: value.clone() });
                 None
             }
         }
@@ -72,9 +74,7 @@ pub fn job_settings(spark_conf: &BTreeMap<String, String>) -> Result<JobSettings
         if is_session_key(key) {
             session.push((key.clone(), value.clone()));
         } else if key.starts_with(OWN_PREFIX) && !known.contains(&key.as_str()) {
-            problems.push(format!(
-                "sparkConf {key} is not a setting of this engine; its own settings are {OWN_SHUFFLE_PARTITIONS} and {OWN_PARALLELISM}"
-            ));
+            problems.push(RejectionReason::UnknownOwnSetting { key: key.clone(), own: format!("{OWN_SHUFFLE_PARTITIONS} and {OWN_PARALLELISM}") });
         } else if !known.contains(&key.as_str()) {
             warnings.push(format!("sparkConf {key}={value} means nothing to this engine and was ignored"));
         }
@@ -139,6 +139,16 @@ mod tests {
     fn unusable_values_and_unknown_own_keys_are_rejections() {
         let problems =
             job_settings(&conf(&[("spark.sql.shuffle.partitions", "lots"), ("spark.executor.cores", "0"), ("bulkimport.memory", "4g")])).unwrap_err();
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [
+                    RejectionReason::NotACount { value: zero, .. },
+                    RejectionReason::NotACount { value: lots, .. },
+                    RejectionReason::UnknownOwnSetting { key, .. },
+                ] if key == "bulkimport.memory" && zero == "0" && lots == "lots"
+            ),
+            "{problems:?}"
+        );
     }
 }

@@ -16,6 +16,7 @@ use datafusion::common::Result;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::intake::inputs::InputFile;
+use crate::intake::rejection::RejectionReason;
 
 /// An import algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +52,14 @@ pub struct AlgorithmChoice<'a> {
 
 impl Algorithm {
     /// The algorithm `choice` selects; an unknown name is refused with the valid names.
-    pub fn select(choice: AlgorithmChoice<'_>) -> Result<Algorithm, String> {
+    pub fn select(choice: AlgorithmChoice<'_>) -> Result<Algorithm, RejectionReason> {
         let named = [(choice.job, "className"), (choice.table_default, TABLE_CLASS_NAME), (choice.instance_default, INSTANCE_CLASS_NAME)];
         let Some((name, source)) = named.into_iter().find_map(|(name, source)| name.map(|n| (n, source))) else {
             return Ok(Algorithm::LocalSort);
         };
         ALGORITHM_NAMES.iter().find(|(n, _)| *n == name).map(|(_, a)| *a).ok_or_else(|| {
             let valid: Vec<&str> = ALGORITHM_NAMES.iter().map(|(n, _)| *n).collect();
-            format!("unknown {source} {name:?}; valid names: {}", valid.join(", "))
+            RejectionReason::UnknownAlgorithm { property: source, name: name.to_string(), valid: valid.join(", ") }
         })
     }
 
@@ -76,7 +77,7 @@ impl Algorithm {
     /// Local sort: four per task slot, at most one per leaf. Sleeper's Spark job uses one task per
     /// leaf; here a task writes its leaves one after the other (still one file per leaf), and
     /// fewer, larger tasks avoid paying Ballista's per-task scheduling round trip hundreds of
-    /// times: on 2 cores, 2M rows into 64 leaves took 6.3 s with 64 tasks and 1.6 s with 8.
+    /// times (BENCHMARKS.md, "Engine settings").
     ///
     /// Global sort: one range per task slot, whatever the number of leaves.
     pub fn default_write_tasks(self, task_slots: usize, leaves: usize) -> usize {
@@ -118,7 +119,7 @@ mod tests {
     const DATAFRAME: &str = "sleeper.bulkimport.runner.dataframe.BulkImportJobDataframeDriver";
 
     fn select(job: Option<&str>, table: Option<&str>, instance: Option<&str>) -> Result<Algorithm, String> {
-        Algorithm::select(AlgorithmChoice { job, table_default: table, instance_default: instance })
+        Algorithm::select(AlgorithmChoice { job, table_default: table, instance_default: instance }).map_err(|r| r.to_string())
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `BulkImportService` over gRPC: the tracker and the queue behind the API of
 //! `proto/service.proto`.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use bulk_import_core::tracker::{JobEvent, JobRecord, JobStatus};
 use bulk_import_proto::service as api;
 use bulk_import_proto::service::bulk_import_service_server::BulkImportService;
 use futures::Stream;
-use serde_json::{Map, Value};
+use serde::Serialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 use tonic::{Request, Response, Status};
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::driver::Driver;
 use crate::execution::progress::Progress;
 use crate::intake::Admission;
+use crate::intake::rejection::sentences;
 use crate::service::queue::{Cancellation, JobQueue};
 
 pub struct JobService {
@@ -37,25 +39,43 @@ fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(format!("{e:#}"))
 }
 
+/// Sleeper's `BulkImportJob` JSON of a job given field by field; empty fields are left out, as
+/// protobuf cannot tell them from absent ones.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JobJson<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    table_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    table_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    class_name: &'a str,
+    files: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    spark_conf: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    platform_spec: BTreeMap<&'a str, &'a str>,
+}
+
+fn sorted(map: &std::collections::HashMap<String, String>) -> BTreeMap<&str, &str> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Sleeper's job JSON for a job given field by field.
 pub fn job_json(job: &api::BulkImportJob) -> String {
-    let mut object = Map::new();
-    let mut put = |key: &str, value: &str| {
-        if !value.is_empty() {
-            object.insert(key.into(), Value::String(value.into()));
-        }
+    let json = JobJson {
+        id: &job.id,
+        table_name: &job.table_name,
+        table_id: &job.table_id,
+        class_name: &job.class_name,
+        files: &job.files,
+        spark_conf: sorted(&job.spark_conf),
+        platform_spec: sorted(&job.platform_spec),
     };
-    put("id", &job.id);
-    put("tableName", &job.table_name);
-    put("tableId", &job.table_id);
-    put("className", &job.class_name);
-    object.insert("files".into(), job.files.iter().map(|f| Value::String(f.clone())).collect());
-    for (key, map) in [("sparkConf", &job.spark_conf), ("platformSpec", &job.platform_spec)] {
-        if !map.is_empty() {
-            object.insert(key.into(), map.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
-        }
-    }
-    Value::Object(object).to_string()
+    // Strings and maps of strings always serialise.
+    serde_json::to_string(&json).unwrap_or_default()
 }
 
 pub fn status_to_api(status: JobStatus) -> api::JobStatus {
@@ -158,7 +178,9 @@ impl BulkImportService for JobService {
                 self.queue.enqueue(*accepted);
                 api::SubmitJobResponse { job_id, status: api::JobStatus::Accepted as i32, reasons: vec![] }
             }
-            Admission::Rejected { job_id, reasons } => api::SubmitJobResponse { job_id, status: api::JobStatus::Rejected as i32, reasons },
+            Admission::Rejected { job_id, reasons } => {
+                api::SubmitJobResponse { job_id, status: api::JobStatus::Rejected as i32, reasons: sentences(&reasons) }
+            }
         };
         Ok(Response::new(response))
     }

@@ -6,15 +6,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
+};
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -64,6 +67,26 @@ pub struct PartitionFileWriterExec {
     input: Arc<dyn ExecutionPlan>,
     config: Arc<FileWriterConfig>,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+/// What a writer task reports beyond the baseline (whose output rows are files).
+struct WriterMetrics {
+    baseline: BaselineMetrics,
+    files_written: Count,
+    rows_written: Count,
+    bytes_written: Count,
+}
+
+impl WriterMetrics {
+    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        WriterMetrics {
+            baseline: BaselineMetrics::new(metrics, partition),
+            files_written: MetricBuilder::new(metrics).counter("files_written", partition),
+            rows_written: MetricBuilder::new(metrics).counter("rows_written", partition),
+            bytes_written: MetricBuilder::new(metrics).counter("bytes_written", partition),
+        }
+    }
 }
 
 impl PartitionFileWriterExec {
@@ -75,7 +98,7 @@ impl PartitionFileWriterExec {
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        PartitionFileWriterExec { input, config: Arc::new(config), properties }
+        PartitionFileWriterExec { input, config: Arc::new(config), properties, metrics: ExecutionPlanMetricsSet::new() }
     }
 
     pub fn config(&self) -> &FileWriterConfig {
@@ -106,17 +129,36 @@ impl ExecutionPlan for PartitionFileWriterExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children).map_err(|_| DataFusionError::Internal("PartitionFileWriterExec has one child".into()))?;
         Ok(Arc::new(PartitionFileWriterExec::new(input, (*self.config).clone())))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context.clone())?;
         let config = self.config.clone();
-        let stream = futures::stream::once(async move { write_partition(input, &config, &context, partition).await });
+        let metrics = WriterMetrics::new(&self.metrics, partition);
+        let stream = futures::stream::once(async move {
+            let written = write_partition(input, &config, &context, partition).await?;
+            metrics.files_written.add(written.num_rows());
+            metrics.rows_written.add(sum_column(&written, 2));
+            metrics.bytes_written.add(sum_column(&written, 3));
+            Ok(written.record_output(&metrics.baseline))
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(written_files_schema(), stream)))
     }
+}
+
+fn sum_column(written: &RecordBatch, column: usize) -> usize {
+    written.column(column).as_primitive::<UInt64Type>().values().iter().sum::<u64>() as usize
 }
 
 /// The location of a `scheme://bucket/path` URL, from the task's object store registry.

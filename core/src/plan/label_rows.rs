@@ -14,8 +14,11 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, RecordOutput};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
+};
 use futures::StreamExt;
 
 /// How rows are labelled.
@@ -39,6 +42,8 @@ pub struct LabelRowsExec<L: RowLabeller> {
     key_indices: Vec<usize>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Output rows are the rows labelled; compute time is the labelling.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl<L: RowLabeller> LabelRowsExec<L> {
@@ -50,13 +55,16 @@ impl<L: RowLabeller> LabelRowsExec<L> {
         let mut fields: Vec<Arc<Field>> = input_schema.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(column, DataType::UInt32, false)));
         let schema = Arc::new(Schema::new_with_metadata(fields, input_schema.metadata().clone()));
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            input.output_partitioning().clone(),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Ok(LabelRowsExec { input, labeller, column: column.to_string(), key_indices, schema, properties })
+        // Rows keep their order and the input's columns their positions: the input's ordering
+        // holds for the output too.
+        let equivalence = match input.output_ordering() {
+            Some(ordering) => EquivalenceProperties::new_with_orderings(schema.clone(), [ordering.clone()]),
+            None => EquivalenceProperties::new(schema.clone()),
+        };
+        let properties =
+            Arc::new(PlanProperties::new(equivalence, input.output_partitioning().clone(), EmissionType::Incremental, Boundedness::Bounded));
+        let metrics = ExecutionPlanMetricsSet::new();
+        Ok(LabelRowsExec { input, labeller, column: column.to_string(), key_indices, schema, properties, metrics })
     }
 
     pub fn labeller(&self) -> &Arc<L> {
@@ -92,22 +100,38 @@ impl<L: RowLabeller> ExecutionPlan for LabelRowsExec<L> {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children).map_err(|_| DataFusionError::Internal(format!("{} has one child", L::NAME)))?;
         Ok(Arc::new(LabelRowsExec::try_new(input, self.labeller.clone(), &self.column)?))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, context)?;
         let (labeller, key_indices, schema) = (self.labeller.clone(), self.key_indices.clone(), self.schema.clone());
         let out_schema = schema.clone();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
         let stream = input.map(move |batch| {
             let batch = batch?;
+            let timer = baseline.elapsed_compute().timer();
             let keys: Vec<ArrayRef> = key_indices.iter().map(|&i| batch.column(i).clone()).collect();
             let labels = labeller.label(&keys)?;
             let mut columns = batch.columns().to_vec();
             columns.push(Arc::new(labels));
-            Ok(RecordBatch::try_new(out_schema.clone(), columns)?)
+            let labelled = RecordBatch::try_new(out_schema.clone(), columns)?;
+            timer.done();
+            Ok(labelled.record_output(&baseline))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }

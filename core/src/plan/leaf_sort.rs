@@ -24,11 +24,15 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::col;
 use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, SpillMetrics};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput, SpillMetrics, Time,
+};
 use datafusion::physical_plan::sorts::streaming_merge::{SortedSpillFile, StreamingMergeBuilder};
 use datafusion::physical_plan::spill::{SpillManager, get_record_batch_memory_size};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties};
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
+};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::key::byte_prefix;
@@ -55,8 +59,9 @@ impl LeafSortExec {
         for column in &sort_columns {
             schema.index_of(column)?;
         }
+        let ordering = output_ordering(&schema, leaf_column, &sort_columns)?;
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema),
+            EquivalenceProperties::new_with_orderings(schema, [ordering]),
             input.output_partitioning().clone(),
             EmissionType::Final,
             Boundedness::Bounded,
@@ -85,12 +90,34 @@ impl LeafSortExec {
 
     /// The order of the output, for merging spilled runs.
     fn ordering(&self) -> Result<LexOrdering> {
-        let schema = self.input.schema();
-        let mut exprs = vec![PhysicalSortExpr::new(col(&self.leaf_column, &schema)?, ASCENDING)];
-        for column in &self.sort_columns {
-            exprs.push(PhysicalSortExpr::new(col(column, &schema)?, ASCENDING));
+        output_ordering(&self.input.schema(), &self.leaf_column, &self.sort_columns)
+    }
+}
+
+/// Leaf, then the sort columns, ascending.
+fn output_ordering(schema: &SchemaRef, leaf_column: &str, sort_columns: &[String]) -> Result<LexOrdering> {
+    let mut exprs = vec![PhysicalSortExpr::new(col(leaf_column, schema)?, ASCENDING)];
+    for column in sort_columns {
+        exprs.push(PhysicalSortExpr::new(col(column, schema)?, ASCENDING));
+    }
+    LexOrdering::new(exprs).ok_or_else(|| DataFusionError::Internal("an ordering without columns".into()))
+}
+
+/// What a sort reports beyond the baseline and spill metrics.
+#[derive(Clone)]
+struct SortMetrics {
+    /// Time spent sorting rows (in memory, or before writing a spilled run).
+    sort_time: Time,
+    /// Tasks whose rows were sorted in memory, without spilling.
+    in_memory_sorts: Count,
+}
+
+impl SortMetrics {
+    fn new(metrics: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        SortMetrics {
+            sort_time: MetricBuilder::new(metrics).subset_time("sort_time", partition),
+            in_memory_sorts: MetricBuilder::new(metrics).counter("in_memory_sorts", partition),
         }
-        Ok(LexOrdering::new(exprs).expect("the ordering holds the leaf column"))
     }
 }
 
@@ -117,9 +144,13 @@ impl ExecutionPlan for LeafSortExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children).map_err(|_| DataFusionError::Internal("LeafSortExec has one child".into()))?;
         Ok(Arc::new(LeafSortExec::try_new(input, &self.leaf_column, self.sort_columns.clone(), self.leaf_count)?))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -139,6 +170,7 @@ impl ExecutionPlan for LeafSortExec {
             reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}]")).with_can_spill(true).register(context.memory_pool()),
             spill_manager: SpillManager::new(context.runtime_env(), SpillMetrics::new(&self.metrics, partition), schema.clone()),
             baseline: BaselineMetrics::new(&self.metrics, partition),
+            sort_metrics: SortMetrics::new(&self.metrics, partition),
             merge_reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}] merge")).register(context.memory_pool()),
         };
         let sorted = futures::stream::once(sorter.sort(input)).try_flatten();
@@ -157,6 +189,7 @@ struct Sorter {
     merge_reservation: MemoryReservation,
     spill_manager: SpillManager,
     baseline: BaselineMetrics,
+    sort_metrics: SortMetrics,
 }
 
 /// One row's place in the sort: its key's first 8 normalised bytes, and where the row is.
@@ -204,11 +237,13 @@ impl Sorter {
             buffered.batches.push(batch);
         }
         if runs.is_empty() {
-            let sorted = SortedBatches::new(self.sort_in_memory(buffered)?, self.batch_size);
-            let reservation = self.reservation;
+            self.sort_metrics.in_memory_sorts.add(1);
+            let mut sorted = SortedBatches::new(self.sort_in_memory(buffered)?, self.batch_size);
+            sorted.gather_time = Some(self.baseline.elapsed_compute().clone());
+            let (reservation, baseline) = (self.reservation, self.baseline);
             let stream = futures::stream::iter(sorted).map(move |batch| {
                 let _held_until_the_output_is_gathered = &reservation;
-                batch
+                Ok(batch?.record_output(&baseline))
             });
             return Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)));
         }
@@ -244,6 +279,7 @@ impl Sorter {
     /// The order of the buffered rows: by leaf (counting sort), then within each leaf by the
     /// normalised sort columns.
     fn sort_in_memory(&self, buffered: Buffered) -> Result<(Vec<RecordBatch>, Vec<Entry>)> {
+        let _timer = self.sort_metrics.sort_time.timer();
         let Buffered { batches, rows } = buffered;
         let fields = self.sort_indices.iter().map(|&i| SortField::new_with_options(self.schema.field(i).data_type().clone(), ASCENDING));
         let converter = RowConverter::new(fields.collect())?;
@@ -289,11 +325,13 @@ struct SortedBatches {
     entries: Vec<Entry>,
     position: usize,
     batch_size: usize,
+    /// Where the time spent gathering output rows is added, if anywhere.
+    gather_time: Option<Time>,
 }
 
 impl SortedBatches {
     fn new((batches, entries): (Vec<RecordBatch>, Vec<Entry>), batch_size: usize) -> Self {
-        SortedBatches { batches, entries, position: 0, batch_size: batch_size.max(1) }
+        SortedBatches { batches, entries, position: 0, batch_size: batch_size.max(1), gather_time: None }
     }
 }
 
@@ -304,6 +342,7 @@ impl Iterator for SortedBatches {
         if self.position >= self.entries.len() {
             return None;
         }
+        let _timer = self.gather_time.as_ref().map(Time::timer);
         let end = (self.position + self.batch_size).min(self.entries.len());
         let indices: Vec<(usize, usize)> = self.entries[self.position..end].iter().map(|e| (e.batch as usize, e.row as usize)).collect();
         self.position = end;
@@ -349,15 +388,26 @@ mod tests {
             .collect()
     }
 
+    /// What a sort did besides its output rows.
+    struct SortReport {
+        spills: usize,
+        in_memory_sorts: usize,
+        output_rows: usize,
+        /// Bytes still reserved in the pool once the output stream has ended.
+        reserved_after: usize,
+    }
+
     /// Runs the sort over `batches` with a memory pool of `pool_bytes`; returns its rows as
-    /// (leaf, key, timestamp) and the number of spills.
-    async fn sort(batches: Vec<RecordBatch>, pool_bytes: usize) -> (Vec<(u32, String, i64)>, usize) {
+    /// (leaf, key, timestamp) and what its metrics and the pool say.
+    async fn sort(batches: Vec<RecordBatch>, pool_bytes: usize) -> (Vec<(u32, String, i64)>, SortReport) {
         let schema = batches[0].schema();
         let source = MemorySourceConfig::try_new_exec(&[batches], schema, None).unwrap();
         let exec = LeafSortExec::try_new(source, "__leaf", vec!["key".into(), "timestamp".into()], LEAVES).unwrap();
-        let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(GreedyMemoryPool::new(pool_bytes))).build_arc().unwrap();
+        let pool = Arc::new(GreedyMemoryPool::new(pool_bytes));
+        let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool.clone()).build_arc().unwrap();
         let context = SessionContext::new_with_config_rt(SessionConfig::new().with_batch_size(700), runtime);
         let output: Vec<RecordBatch> = exec.execute(0, context.task_ctx()).unwrap().try_collect().await.unwrap();
+        let reserved_after = datafusion::execution::memory_pool::MemoryPool::reserved(pool.as_ref());
         let mut rows = Vec::new();
         for batch in &output {
             let keys = batch.column(0).as_string::<i32>();
@@ -367,11 +417,18 @@ mod tests {
                 rows.push((leaves.value(i), keys.value(i).to_string(), times.value(i)));
             }
         }
-        let spills = exec.metrics().and_then(|m| m.spill_count()).unwrap_or(0);
-        (rows, spills)
+        let metrics = exec.metrics().unwrap();
+        let in_memory_sorts = metrics.sum_by_name("in_memory_sorts").map_or(0, |v| v.as_usize());
+        let report = SortReport {
+            spills: metrics.spill_count().unwrap_or(0),
+            in_memory_sorts,
+            output_rows: metrics.output_rows().unwrap_or(0),
+            reserved_after,
+        };
+        (rows, report)
     }
 
-    async fn check(pool_bytes: usize) -> usize {
+    async fn check(pool_bytes: usize) -> SortReport {
         let batches = input(50_000);
         let mut expected: Vec<(u32, String, i64)> = Vec::new();
         for batch in &batches {
@@ -384,19 +441,24 @@ mod tests {
             }
         }
         expected.sort();
-        let (rows, spills) = sort(batches, pool_bytes).await;
+        let (rows, report) = sort(batches, pool_bytes).await;
         assert_eq!(rows, expected, "rows out are the rows in, in (leaf, key, timestamp) order");
-        spills
+        assert_eq!(report.output_rows, expected.len(), "the output rows are counted");
+        assert_eq!(report.reserved_after, 0, "the sort gave back all the memory it reserved");
+        report
     }
 
     #[tokio::test]
     async fn sorts_by_leaf_then_keys_in_memory() {
-        assert_eq!(check(256 << 20).await, 0);
+        let report = check(256 << 20).await;
+        assert_eq!((report.spills, report.in_memory_sorts), (0, 1));
     }
 
     #[tokio::test]
     async fn sorts_by_leaf_then_keys_through_spilled_runs_when_memory_is_short() {
-        assert!(check(400 << 10).await > 1, "a 400 KiB pool should force several spilled runs");
+        let report = check(400 << 10).await;
+        assert!(report.spills > 1, "a 400 KiB pool should force several spilled runs");
+        assert_eq!(report.in_memory_sorts, 0);
     }
 
     #[test]

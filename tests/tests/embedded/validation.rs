@@ -10,6 +10,7 @@ use bulk_import_core::key::KeyValue;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
+use bulk_import_driver::intake::RejectionReason;
 use bulk_import_driver::tools::generate::SCHEMA_JSON;
 use bulk_import_driver::{Driver, JobOutcome, RunOptions};
 use bulk_import_tests::*;
@@ -42,17 +43,18 @@ impl Setup {
         self.root.join("store")
     }
 
-    /// Runs the job and checks it was rejected for a reason containing `expected`, recorded,
-    /// and left the table untouched.
-    async fn assert_rejected(&self, job: &str, expected: &str) {
+    /// Runs the job and checks it was rejected for a reason that is `expected`, recorded as
+    /// one-line sentences, and left the table untouched.
+    async fn assert_rejected(&self, job: &str, expected: impl Fn(&RejectionReason) -> bool) {
         let outcome = self.driver.run(job, &RunOptions::default()).await.unwrap();
         let JobOutcome::Rejected { job_id, reasons } = &outcome else { panic!("not rejected: {outcome:?}") };
-        assert!(reasons.iter().any(|r| r.contains(expected)), "no reason contains {expected:?}: {reasons:?}");
+        assert!(reasons.iter().any(expected), "no reason is the one expected: {reasons:?}");
+        let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
         assert!(reasons.iter().all(|r| !r.contains('\n')), "reasons are one line each: {reasons:?}");
         let record = self.driver.tracker().job(job_id).await.unwrap().expect("the rejection is recorded");
         let recorded = record.events.iter().chain(&record.rejected_submissions).max_by_key(|e| e.time).unwrap();
         let JobEvent::Rejected { reasons: recorded_reasons, raw_json, .. } = &recorded.event else { panic!("{recorded:?}") };
-        assert_eq!(recorded_reasons, reasons);
+        assert_eq!(recorded_reasons, &reasons);
         assert_eq!(raw_json, job);
         let log = Log::read(&self.store(), &self.table_id);
         assert_eq!(log.of_type("ADD_FILES").count(), self.committed_jobs(), "the log changed");
@@ -84,19 +86,25 @@ fn uuid_like() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_or_incomplete_jobs_are_rejected() {
     let s = Setup::new().await;
-    s.assert_rejected(r#"{"id": "j1", "tableName": "t", "files": ["#, "malformed JSON").await;
-    s.assert_rejected(r#"{"id": "j2", "tableName": "t"}"#, "files is missing").await;
-    s.assert_rejected(r#"{"id": "j3", "tableName": "t", "files": []}"#, "files is empty").await;
-    s.assert_rejected(r#"{"id": "j4", "tableName": "t", "files": [null]}"#, "files[0] is null").await;
-    s.assert_rejected(r#"{"id": "j5", "tableName": "nope", "files": ["x"]}"#, "table \"nope\" does not exist").await;
-    s.assert_rejected(r#"{"id": "Job_6", "tableName": "t", "files": ["x"]}"#, "must match ^[a-z0-9-]+$").await;
+    s.assert_rejected(r#"{"id": "j1", "tableName": "t", "files": ["#, |r| matches!(r, RejectionReason::MalformedJson(_))).await;
+    s.assert_rejected(r#"{"id": "j2", "tableName": "t"}"#, |r| *r == RejectionReason::FilesMissing).await;
+    s.assert_rejected(r#"{"id": "j3", "tableName": "t", "files": []}"#, |r| *r == RejectionReason::FilesEmpty).await;
+    s.assert_rejected(r#"{"id": "j4", "tableName": "t", "files": [null]}"#, |r| *r == RejectionReason::NullFile(0)).await;
+    s.assert_rejected(r#"{"id": "j5", "tableName": "nope", "files": ["x"]}"#, |r| *r == RejectionReason::TableNotFound("nope".into())).await;
+    s.assert_rejected(r#"{"id": "Job_6", "tableName": "t", "files": ["x"]}"#, |r| *r == RejectionReason::InvalidJobId("Job_6".into())).await;
     let long = "a".repeat(64);
-    s.assert_rejected(&format!(r#"{{"id": "{long}", "tableName": "t", "files": ["x"]}}"#), "the limit is 63").await;
+    s.assert_rejected(&format!(r#"{{"id": "{long}", "tableName": "t", "files": ["x"]}}"#), |r| {
+        *r == RejectionReason::JobIdTooLong { id: long.clone() }
+    })
+    .await;
     let good = s.path("good.parquet");
     write_parquet(&good, &[basic_batch(vec![Some("a")])], None);
     s.assert_rejected(
         &format!(r#"{{"id": "j8", "tableName": "t", "files": [{:?}], "className": "com.example.Nope"}}"#, good.display().to_string()),
-        "unknown className \"com.example.Nope\"; valid names: sleeper.bulkimport.runner.dataframelocalsort.BulkImportDataframeLocalSortDriver",
+        |r| {
+            matches!(r, RejectionReason::UnknownAlgorithm { property: "className", name, valid }
+            if name == "com.example.Nope" && valid.starts_with("sleeper.bulkimport.runner.dataframelocalsort.BulkImportDataframeLocalSortDriver"))
+        },
     )
     .await;
 }
@@ -104,12 +112,18 @@ async fn malformed_or_incomplete_jobs_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missing_or_unreadable_input_is_rejected() {
     let s = Setup::new().await;
-    s.assert_rejected(&job(&[&s.path("no/such/file.parquet")]), "does not exist").await;
+    s.assert_rejected(
+        &job(&[&s.path("no/such/file.parquet")]),
+        |r| matches!(r, RejectionReason::InputNotFound { path } if path.ends_with("no/such/file.parquet")),
+    )
+    .await;
     std::fs::create_dir_all(s.path("empty-dir/sub")).unwrap();
     std::fs::write(s.path("empty-dir/sub/notes.txt"), "no parquet here").unwrap();
-    s.assert_rejected(&job(&[&s.path("empty-dir")]), "holds no .parquet file").await;
+    s.assert_rejected(&job(&[&s.path("empty-dir")]), |r| matches!(r, RejectionReason::NoParquetInDirectory { path } if path.ends_with("empty-dir")))
+        .await;
     std::fs::write(s.path("fake.parquet"), "this is not parquet at all").unwrap();
-    s.assert_rejected(&job(&[&s.path("fake.parquet")]), "is not a Parquet file").await;
+    s.assert_rejected(&job(&[&s.path("fake.parquet")]), |r| matches!(r, RejectionReason::NotParquet { url, .. } if url.ends_with("fake.parquet")))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -117,10 +131,18 @@ async fn input_without_the_table_keys_is_rejected() {
     let s = Setup::new().await;
     let no_key = basic_batch(vec![Some("a")]).project(&[1, 2]).unwrap();
     write_parquet(&s.path("no-key.parquet"), &[no_key], None);
-    s.assert_rejected(&job(&[&s.path("no-key.parquet")]), "has no column key (row key)").await;
+    s.assert_rejected(
+        &job(&[&s.path("no-key.parquet")]),
+        |r| matches!(r, RejectionReason::MissingColumn { column, role: "row key", .. } if column == "key"),
+    )
+    .await;
     let no_sort_key = basic_batch(vec![Some("a")]).project(&[0, 2]).unwrap();
     write_parquet(&s.path("no-sort-key.parquet"), &[no_sort_key], None);
-    s.assert_rejected(&job(&[&s.path("no-sort-key.parquet")]), "has no column timestamp (sort key)").await;
+    s.assert_rejected(
+        &job(&[&s.path("no-sort-key.parquet")]),
+        |r| matches!(r, RejectionReason::MissingColumn { column, role: "sort key", .. } if column == "timestamp"),
+    )
+    .await;
     let wrong_type = RecordBatch::try_new(
         Arc::new(ArrowSchema::new(vec![
             Field::new("key", DataType::Int64, false),
@@ -131,8 +153,11 @@ async fn input_without_the_table_keys_is_rejected() {
     )
     .unwrap();
     write_parquet(&s.path("wrong-type.parquet"), &[wrong_type], None);
-    s.assert_rejected(&job(&[&s.path("wrong-type.parquet")]), "column key of").await;
-    s.assert_rejected(&job(&[&s.path("wrong-type.parquet")]), "has type Int64 but row key key is \"StringType\"").await;
+    s.assert_rejected(&job(&[&s.path("wrong-type.parquet")]), |r| {
+        matches!(r, RejectionReason::WrongColumnType { column, role: "row key", actual, expected, .. }
+            if column == "key" && actual == "Int64" && expected == "\"StringType\"")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -140,12 +165,16 @@ async fn null_keys_are_rejected_with_or_without_statistics() {
     let s = Setup::new().await;
     let with_null = basic_batch(vec![Some("a"), None, Some("z")]);
     write_parquet(&s.path("nulls.parquet"), std::slice::from_ref(&with_null), None);
-    s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "key column key of").await;
-    s.assert_rejected(&job(&[&s.path("nulls.parquet")]), "holds 1 null values").await;
+    s.assert_rejected(&job(&[&s.path("nulls.parquet")]), |r| matches!(r, RejectionReason::NullKeys { column, nulls: 1, .. } if column == "key"))
+        .await;
     // Without statistics the null count is not in the footer: the column is scanned.
     let no_stats = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None).build();
     write_parquet(&s.path("nulls-no-stats.parquet"), &[with_null], Some(no_stats));
-    s.assert_rejected(&job(&[&s.path("nulls-no-stats.parquet")]), "holds 1 null values").await;
+    s.assert_rejected(
+        &job(&[&s.path("nulls-no-stats.parquet")]),
+        |r| matches!(r, RejectionReason::NullKeys { column, nulls: 1, .. } if column == "key"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,11 +187,11 @@ async fn a_job_id_already_accepted_is_rejected_without_touching_that_job() {
     let data_files = files_below(&s.store().join(&s.table_id).join("data"));
     assert_eq!(data_files.iter().filter(|f| f.extension().is_some_and(|e| e == "parquet")).count(), 3);
     assert_eq!(data_files.len(), 6, "each data file has its sketches");
-    s.assert_rejected(&first, "job id \"same-id\" was already accepted").await;
+    s.assert_rejected(&first, |r| *r == RejectionReason::AlreadyAccepted("same-id".into())).await;
     assert_eq!(files_below(&s.store().join(&s.table_id).join("data")), data_files);
     let record = s.driver.tracker().job("same-id").await.unwrap().unwrap();
     assert_eq!(record.status, JobStatus::Finished);
     // Also when the resubmission is invalid for other reasons.
-    s.assert_rejected(r#"{"id": "same-id", "tableName": "t", "files": []}"#, "was already accepted").await;
+    s.assert_rejected(r#"{"id": "same-id", "tableName": "t", "files": []}"#, |r| *r == RejectionReason::AlreadyAccepted("same-id".into())).await;
     assert_eq!(s.driver.tracker().job("same-id").await.unwrap().unwrap().status, JobStatus::Finished);
 }

@@ -97,10 +97,9 @@ const MAX_PARTITIONS_PER_TASK: &str = "ballista.scheduler.max_partitions_per_tas
 const CLIENT_GRPC_MAX_MESSAGE_SIZE: &str = "ballista.client.grpc_max_message_size";
 
 /// What one shuffle-writing task of the embedded executor may buffer: half the pool's share per
-/// task slot. Ballista's default (256 MiB) spilled even with memory to spare (17.0 s against
-/// 14.6 s at 20M rows), and no per-task bound at all let a spilling writer's copies take the
-/// process 1.9 GiB past a 4 GiB pool (6.0 GiB peak RSS at 200M rows); the other half of the share
-/// is room for those copies.
+/// task slot. Ballista's default (256 MiB) spilled even with memory to spare, and no per-task
+/// bound at all let a spilling writer's copies take the process well past its pool
+/// (BENCHMARKS.md, "Engine settings"); the other half of the share is room for those copies.
 fn shuffle_buffer_per_task(config: &EngineConfig) -> usize {
     (config.memory_pool_bytes / (2 * config.parallelism.max(1))).max(1)
 }
@@ -124,7 +123,7 @@ fn session_config(
         .set_usize(SHUFFLE_MEMORY_LIMIT_PER_TASK, shuffle_buffer_per_task)
         // One partition per task. Ballista otherwise packs as many partitions into a task as
         // the executor has free slots, and a packed task ran its partitions in about the time
-        // separate tasks took one after another: 14.3 s against 10.7 s on the 20M-row benchmark.
+        // separate tasks took one after another (BENCHMARKS.md, "Engine settings").
         .set_usize(MAX_PARTITIONS_PER_TASK, 1)
         // Plans of jobs with thousands of files and leaves exceed gRPC's usual 16 MiB.
         .set_usize(CLIENT_GRPC_MAX_MESSAGE_SIZE, GRPC_MAX_MESSAGE_BYTES);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use backon::{ConstantBuilder, Retryable};
 use ballista_core::client::BallistaClient;
 use ballista_core::serde::protobuf::execute_query_params::Query;
 use ballista_core::serde::protobuf::execute_query_result::Result as QueryResult;
@@ -29,6 +30,8 @@ use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 
 /// How often a running job's status is asked for: Ballista's client polls at this rate too.
 const STATUS_POLL: Duration = Duration::from_millis(50);
+/// How often a connection to a scheduler that is still starting is tried again.
+const CONNECT_RETRY: Duration = Duration::from_millis(50);
 
 /// A connection to a Ballista scheduler.
 #[derive(Clone)]
@@ -44,17 +47,12 @@ impl SchedulerClient {
     /// Connects to the scheduler at `url` (`http://host:port`), retrying for up to `patience`
     /// while it starts.
     pub async fn connect(url: &str, patience: Duration) -> Result<Self> {
-        let deadline = tokio::time::Instant::now() + patience;
         let endpoint = Channel::from_shared(url.to_string()).map_err(|e| grpc_error(&format!("scheduler URL {url:?}"), e))?;
-        let channel = loop {
-            match endpoint.connect().await {
-                Ok(channel) => break channel,
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(grpc_error(&format!("cannot connect to the Ballista scheduler at {url}"), e));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        };
+        let attempts = (patience.as_millis() / CONNECT_RETRY.as_millis()).max(1) as usize;
+        let channel = (|| endpoint.connect())
+            .retry(ConstantBuilder::default().with_delay(CONNECT_RETRY).with_max_times(attempts))
+            .await
+            .map_err(|e| grpc_error(&format!("cannot connect to the Ballista scheduler at {url}"), e))?;
         let client =
             SchedulerGrpcClient::new(channel).max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES).max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
         Ok(SchedulerClient { client })
