@@ -5,7 +5,7 @@
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::UInt64Type;
 use bulk_import_core::attempt::WrittenFile;
-use bulk_import_core::backend::{FilesCommit, StateStore};
+use bulk_import_core::backend::{CommitOutcome, FilesCommit, StateStore};
 use bulk_import_core::transaction::{AddedFile, FileReference};
 
 /// The files listed by the writers' output batches.
@@ -32,13 +32,14 @@ pub fn total_rows_written(files: &[WrittenFile]) -> u64 {
     files.iter().map(|f| f.rows).sum()
 }
 
-/// Commits the job's files, each referenced whole from its leaf; returns the transaction number.
-pub async fn commit(state_store: &dyn StateStore, job_id: &str, run_id: &str, files: &[WrittenFile]) -> bulk_import_core::Result<u64> {
+/// Commits the job's files, each referenced whole from its leaf.
+pub async fn commit(state_store: &dyn StateStore, job_id: &str, run_id: &str, files: &[WrittenFile]) -> bulk_import_core::Result<CommitOutcome> {
     let files = files
         .iter()
         .map(|f| AddedFile {
             filename: f.filename.clone(),
             references: vec![FileReference {
+                job_id: None,
                 partition_id: f.partition_id.clone(),
                 number_of_rows: f.rows,
                 count_approximate: false,

@@ -12,12 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulk_import_core::backend::{Backend, JobTracker};
+use bulk_import_core::backend::{Backend, CommitOutcome, JobTracker};
 use bulk_import_core::store::{ObjectStores, S3Options};
 use bulk_import_core::tracker::JobStatus;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::backends::{TaskId, open_backend};
 use crate::execution::engine::{Engine, EngineConfig};
 use crate::execution::progress::Progress;
 use crate::intake::{Admission, RejectionReason};
@@ -65,7 +66,7 @@ pub struct JobSummary {
     pub rows_written: u64,
     pub files_written: u64,
     pub duration: Duration,
-    pub transaction_number: u64,
+    pub commit: CommitOutcome,
 }
 
 /// How a caller follows and stops a running job.
@@ -103,7 +104,7 @@ impl Driver {
     /// Opens the store at `store` (a local path or URL), reaching S3 with `s3`, and the engine.
     pub async fn open(store: &str, s3: S3Options, engine: EngineChoice) -> anyhow::Result<Self> {
         let stores = Arc::new(ObjectStores::with_s3(s3));
-        let backend = Backend::open(store, &stores)?;
+        let backend = open_backend(store, &stores, TaskId::default()).await?;
         let engine = match engine {
             EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
             EngineChoice::Remote { scheduler_url, parallelism, settings } => Engine::connect(&scheduler_url, parallelism, &settings).await?,

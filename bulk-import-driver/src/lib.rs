@@ -5,9 +5,11 @@
 //! - [`execution`]: the Ballista engine, the run and its monitor;
 //! - [`commit`]: the files written and the job's one commit;
 //! - [`driver`]: the [`Driver`] that holds the backend and engine and runs the stages in order;
+//!   [`backends`]: which backend a store URL names;
 //! - [`service`]: the gRPC job service, its queue, recovery and KEDA scaler;
 //! - [`cli`]: the `bulk-import` command line; [`tools`]: data generation and the copy floor.
 
+pub mod backends;
 pub mod cli;
 pub mod commit;
 pub mod driver;

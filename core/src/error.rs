@@ -30,6 +30,9 @@ pub enum Error {
     /// leaf it splits is no longer a leaf, or a partition it adds now exists. Re-read and retry.
     #[error("the partition tree changed: {0}")]
     PartitionTreeChanged(String),
+    /// A call to a service of a Sleeper instance (DynamoDB, SQS, S3) failed.
+    #[error("{context}: {message}")]
+    Remote { context: String, message: String },
     /// The backend cannot do this (for example, create tables in a Sleeper instance).
     #[error("{0}")]
     Unsupported(String),

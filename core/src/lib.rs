@@ -21,6 +21,7 @@ pub mod store;
 pub mod table;
 pub mod tracker;
 pub mod transaction;
+pub mod transaction_json;
 
 pub use error::{Error, Result};
 

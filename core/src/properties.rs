@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub const COMPRESSION_CODEC: &str = "sleeper.table.compression.codec";
+/// Sleeper's names of the Parquet settings (`TableProperty`), and the names this engine used
+/// before it read Sleeper instances, still accepted.
+pub const COMPRESSION_CODEC: &str = "sleeper.table.parquet.compression.codec";
 /// The instance's default bulk import algorithm (Sleeper's instance property), in the store's
 /// `instance.properties`.
 pub const INSTANCE_CLASS_NAME: &str = "sleeper.bulk.import.class.name";
@@ -23,12 +25,20 @@ pub const MIN_LEAF_PARTITIONS: &str = "sleeper.table.bulk.import.min.leaf.partit
 /// Whether bulk import writes a `.sketches` sidecar beside each data file (default true, as
 /// Sleeper always does).
 pub const WRITE_SKETCHES: &str = "sleeper.table.bulk.import.write.sketches";
+/// This engine's own: Sleeper 0.36 has no zstd level setting (its Java writer uses level 3).
 pub const ZSTD_LEVEL: &str = "sleeper.table.compression.zstd.level";
 pub const WRITER_VERSION: &str = "sleeper.table.parquet.writer.version";
 pub const ROW_GROUP_ROWS: &str = "sleeper.table.parquet.rowgroup.rows.max";
-pub const PAGE_SIZE: &str = "sleeper.table.page.size";
-pub const DICTIONARY_ROW_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.row.key.fields";
-pub const DICTIONARY_SORT_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.sort.key.fields";
+pub const PAGE_SIZE: &str = "sleeper.table.parquet.page.size";
+pub const DICTIONARY_ROW_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.rowkey.fields";
+pub const DICTIONARY_SORT_KEYS: &str = "sleeper.table.parquet.dictionary.encoding.sortkey.fields";
+/// Earlier names of settings, each read when the Sleeper name is not set.
+const LEGACY_NAMES: [(&str, &str); 4] = [
+    (COMPRESSION_CODEC, "sleeper.table.compression.codec"),
+    (PAGE_SIZE, "sleeper.table.page.size"),
+    (DICTIONARY_ROW_KEYS, "sleeper.table.parquet.dictionary.encoding.row.key.fields"),
+    (DICTIONARY_SORT_KEYS, "sleeper.table.parquet.dictionary.encoding.sort.key.fields"),
+];
 pub const DICTIONARY_VALUES: &str = "sleeper.table.parquet.dictionary.encoding.value.fields";
 pub const STATISTICS_TRUNCATE: &str = "sleeper.table.parquet.statistics.truncate.length";
 pub const COLUMN_INDEX_TRUNCATE: &str = "sleeper.table.parquet.columnindex.truncate.length";
@@ -39,9 +49,10 @@ pub const COLUMN_INDEX_TRUNCATE: &str = "sleeper.table.parquet.columnindex.trunc
 pub struct TableProperties(pub BTreeMap<String, String>);
 
 impl TableProperties {
-    /// A property as written, whatever its key.
+    /// A property as written, whatever its key (or, for a renamed setting, its earlier name).
     pub fn raw(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        let legacy = LEGACY_NAMES.iter().find(|(name, _)| *name == key).map(|(_, old)| *old);
+        self.0.get(key).or_else(|| legacy.and_then(|old| self.0.get(old))).map(String::as_str)
     }
 
     /// Parses Java properties text: `key=value` (or `key: value`) lines, `#`/`!` comments.
@@ -64,7 +75,7 @@ impl TableProperties {
     }
 
     fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T> {
-        match self.0.get(key) {
+        match self.raw(key) {
             None => Ok(default),
             Some(v) => v.parse().map_err(|_| Error::InvalidProperties(format!("{key}={v} is not a valid value"))),
         }
@@ -256,10 +267,21 @@ mod tests {
         assert_eq!(s.statistics_truncate_length, None);
         assert!(TableProperties::parse("sleeper.table.compression.codec=lzma\n").is_err());
         assert!(TableProperties::parse("sleeper.table.parquet.writer.version=v3\n").is_err());
-        let snappy = TableProperties::parse("sleeper.table.compression.codec=SNAPPY\nsleeper.table.parquet.writer.version=v1\n").unwrap();
+        let snappy = TableProperties::parse("sleeper.table.parquet.compression.codec=SNAPPY\nsleeper.table.parquet.writer.version=v1\n").unwrap();
         let s = snappy.parquet_settings().unwrap();
         assert_eq!((s.compression, s.writer_version), (Codec::Snappy, ParquetVersion::V1));
         assert!(TableProperties::parse("sleeper.table.page.size=big\n").is_err());
         assert!(TableProperties::parse("no separator here\n").is_err());
+    }
+
+    #[test]
+    fn sleepers_names_win_over_the_earlier_ones() {
+        let old = TableProperties::parse("sleeper.table.compression.codec=snappy\nsleeper.table.page.size=4096\n").unwrap();
+        let s = old.parquet_settings().unwrap();
+        assert_eq!((s.compression, s.data_page_size_bytes), (Codec::Snappy, 4096));
+        let both = TableProperties::parse("sleeper.table.compression.codec=snappy\nsleeper.table.parquet.compression.codec=uncompressed\n").unwrap();
+        assert_eq!(both.parquet_settings().unwrap().compression, Codec::Uncompressed);
+        let dictionary = TableProperties::parse("sleeper.table.parquet.dictionary.encoding.rowkey.fields=true\n").unwrap();
+        assert!(dictionary.parquet_settings().unwrap().dictionary_row_keys);
     }
 }

@@ -32,9 +32,18 @@ pub struct Table {
     pub definition: TableDefinition,
     /// The table data root: files are written under `<root>/<table id>/data/`.
     pub data_root: Location,
+    /// The data root as data files' names start with it. Sleeper names its files `s3a://…`
+    /// (its `sleeper.filesystem`), which the object stores read as `s3://…`.
+    pub data_root_url: String,
 }
 
 impl Table {
+    /// A table whose files are named by their location's own URL.
+    pub fn new(definition: TableDefinition, data_root: Location) -> Self {
+        let data_root_url = data_root.url();
+        Table { definition, data_root, data_root_url }
+    }
+
     pub fn name(&self) -> &str {
         &self.definition.table_name
     }

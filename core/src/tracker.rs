@@ -56,6 +56,10 @@ pub enum JobEvent {
         /// The job's `platformSpec`, kept as given.
         #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
         platform_spec: std::collections::BTreeMap<String, String>,
+        /// The id of the run the job was accepted for (Sleeper's starter chooses it when it
+        /// validates a job; its driver's updates then carry it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
     },
     Rejected {
         table_name: Option<String>,
@@ -65,6 +69,8 @@ pub enum JobEvent {
     Started {
         run_id: String,
         algorithm: String,
+        #[serde(default)]
+        input_files: u64,
     },
     /// The run split the table's leaves before importing (automatic pre-split).
     PartitionsSplit {
@@ -93,6 +99,15 @@ pub enum JobEvent {
         files_written: u64,
         duration_seconds: f64,
         rows_per_second: f64,
+        /// The files were sent to be committed, not committed: the job is UNCOMMITTED until the
+        /// committer adds them (Sleeper's asynchronous commit).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        committed_when_files_added: bool,
+    },
+    /// The committer added files of the run to the table (Sleeper's `addedFiles` update).
+    FilesAdded {
+        run_id: String,
+        files_added: u64,
     },
     Failed {
         run_id: Option<String>,
@@ -110,8 +125,8 @@ impl JobEvent {
             JobEvent::Accepted { .. } => JobStatus::Accepted,
             JobEvent::Rejected { .. } => JobStatus::Rejected,
             JobEvent::Started { .. } | JobEvent::PartitionsSplit { .. } | JobEvent::Running { .. } => JobStatus::InProgress,
-            JobEvent::FilesWritten { .. } => JobStatus::Uncommitted,
-            JobEvent::Finished { .. } => JobStatus::Finished,
+            JobEvent::FilesWritten { .. } | JobEvent::Finished { committed_when_files_added: true, .. } => JobStatus::Uncommitted,
+            JobEvent::Finished { .. } | JobEvent::FilesAdded { .. } => JobStatus::Finished,
             JobEvent::Failed { .. } => JobStatus::Failed,
         }
     }
@@ -141,7 +156,10 @@ impl JobRecord {
     /// The record of a job from its events and its rejected resubmissions, each in order;
     /// `None` if there are neither.
     pub fn from_events(job_id: &str, events: Vec<JobEventRecord>, rejected_submissions: Vec<JobEventRecord>) -> Option<JobRecord> {
-        let status = events.last().or(rejected_submissions.last())?.event.status();
+        let mut status = events.last().or(rejected_submissions.last())?.event.status();
+        if status == JobStatus::Finished && !all_files_added(&events) {
+            status = JobStatus::Uncommitted;
+        }
         let table_name = events.iter().find_map(|r| match &r.event {
             JobEvent::Accepted { table_name, .. } => Some(table_name.clone()),
             JobEvent::Rejected { table_name, .. } => table_name.clone(),
@@ -192,6 +210,25 @@ pub enum AcceptError {
     AlreadyAccepted(String),
     #[error(transparent)]
     Store(#[from] Error),
+}
+
+/// Whether a run that finished by sending its files to be committed has had them all added:
+/// Sleeper's rule, files added by the committer reaching the files the run wrote.
+fn all_files_added(events: &[JobEventRecord]) -> bool {
+    let Some((at, files_written, run_id)) = events.iter().enumerate().rev().find_map(|(i, r)| match &r.event {
+        JobEvent::Finished { committed_when_files_added: true, files_written, run_id, .. } => Some((i, *files_written, run_id)),
+        _ => None,
+    }) else {
+        return true;
+    };
+    let added: u64 = events[at..]
+        .iter()
+        .filter_map(|r| match &r.event {
+            JobEvent::FilesAdded { run_id: added_run, files_added } if added_run == run_id => Some(*files_added),
+            _ => None,
+        })
+        .sum();
+    added >= files_written
 }
 
 /// Whether a job with these events may be accepted: not if it was accepted and has not failed

@@ -1,5 +1,5 @@
-//! Transactions of a table's log, in Sleeper's JSON shapes (`transaction-*.json`), and the table
-//! state they build up.
+//! The transactions of the engine's own log and the table state they build up. Their JSON is
+//! Sleeper's ([`crate::transaction_json`]).
 
 use std::collections::HashSet;
 
@@ -9,29 +9,7 @@ use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
 use crate::partition_json::{PartitionJson, partitions_from_json, partitions_to_json, tree_to_json};
 use crate::schema::KeyField;
-
-/// A reference from a data file to the partition it holds rows of (`AddFiles` shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileReference {
-    pub partition_id: String,
-    pub number_of_rows: u64,
-    #[serde(default)]
-    pub count_approximate: bool,
-    #[serde(default = "yes")]
-    pub only_contains_data_for_this_partition: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A data file and its references, as in Sleeper's `AddFiles` transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddedFile {
-    pub filename: String,
-    pub references: Vec<FileReference>,
-}
+pub use crate::transaction_json::{AddFilesJson, AddedFile, FileReference, TransactionJson};
 
 /// A transaction of the log.
 #[derive(Debug, Clone)]
@@ -49,31 +27,6 @@ pub enum Transaction {
     },
 }
 
-/// `AddFiles` in Sleeper's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AddFilesJson {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    pub files: Vec<AddedFile>,
-}
-
-/// A transaction in Sleeper's JSON: its type, and its body in that type's shape
-/// (`TransactionSerDe`; the bodies are Sleeper's `transaction-*.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "transaction", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TransactionJson {
-    InitialisePartitions {
-        partitions: Vec<PartitionJson>,
-    },
-    AddFiles(AddFilesJson),
-    #[serde(rename_all = "camelCase")]
-    ExtendPartitionTree {
-        update_partitions: Vec<PartitionJson>,
-        new_partitions: Vec<PartitionJson>,
-    },
-}
-
 impl Transaction {
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -87,7 +40,7 @@ impl Transaction {
     pub fn to_json(&self, row_keys: &[KeyField]) -> TransactionJson {
         match self {
             Transaction::InitialisePartitions(tree) => TransactionJson::InitialisePartitions { partitions: tree_to_json(tree) },
-            Transaction::AddFiles { job_id, files } => TransactionJson::AddFiles(AddFilesJson { job_id: job_id.clone(), files: files.clone() }),
+            Transaction::AddFiles { job_id, files } => TransactionJson::AddFiles(AddFilesJson::new(job_id.clone(), files.clone())),
             Transaction::ExtendPartitionTree { update_partitions, new_partitions } => TransactionJson::ExtendPartitionTree {
                 update_partitions: partitions_to_json(row_keys, update_partitions),
                 new_partitions: partitions_to_json(row_keys, new_partitions),
@@ -101,11 +54,18 @@ impl Transaction {
             TransactionJson::InitialisePartitions { partitions } => {
                 Transaction::InitialisePartitions(PartitionTree::new(row_keys.to_vec(), partitions_from_json(row_keys, &partitions)?)?)
             }
-            TransactionJson::AddFiles(AddFilesJson { job_id, files }) => Transaction::AddFiles { job_id, files },
+            TransactionJson::AddFiles(AddFilesJson { job_id, files, .. }) => Transaction::AddFiles { job_id, files },
             TransactionJson::ExtendPartitionTree { update_partitions, new_partitions } => Transaction::ExtendPartitionTree {
                 update_partitions: partitions_from_json(row_keys, &update_partitions)?,
                 new_partitions: partitions_from_json(row_keys, &new_partitions)?,
             },
+            other => {
+                return Err(Error::Corrupt {
+                    what: "transaction",
+                    location: other.type_name().to_string(),
+                    reason: "this store never writes transactions of this type".into(),
+                });
+            }
         })
     }
 }
@@ -113,7 +73,7 @@ impl Transaction {
 /// The tree after an extension: every updated partition must be a current leaf (the tree only
 /// grows at its leaves, so two extensions of the same leaves cannot both apply), every new
 /// partition must be new, and the result must be a valid tree.
-fn extended(tree: &PartitionTree, update_partitions: &[Partition], new_partitions: &[Partition]) -> Result<PartitionTree> {
+pub fn extended(tree: &PartitionTree, update_partitions: &[Partition], new_partitions: &[Partition]) -> Result<PartitionTree> {
     let mut partitions = tree.partitions().to_vec();
     for update in update_partitions {
         let at = partitions

@@ -22,6 +22,7 @@ fn add(job: &str, file: &str) -> Transaction {
         files: vec![AddedFile {
             filename: file.into(),
             references: vec![FileReference {
+                job_id: None,
                 partition_id: "root".into(),
                 number_of_rows: 10,
                 count_approximate: false,

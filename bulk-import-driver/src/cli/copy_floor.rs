@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use bulk_import_core::backend::Backend;
 use bulk_import_core::store::ObjectStores;
 
+use crate::backends::{TaskId, open_backend};
 use crate::cli::args::CopyFloorArgs;
 use crate::intake::inputs::validate_inputs;
 use crate::tools::copy_floor::copy;
 
 pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorArgs) -> anyhow::Result<ExitCode> {
-    let backend = Backend::open(store, &stores)?;
+    let backend = open_backend(store, &stores, TaskId::default()).await?;
     let table = backend.table_by_name(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
     let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema())
         .await

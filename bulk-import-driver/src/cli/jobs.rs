@@ -26,7 +26,7 @@ fn describe(event: &JobEvent) -> String {
             line
         }
         JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
-        JobEvent::Started { algorithm, run_id } => format!("STARTED run {run_id} ({algorithm})"),
+        JobEvent::Started { algorithm, run_id, .. } => format!("STARTED run {run_id} ({algorithm})"),
         JobEvent::PartitionsSplit { leaves_before, leaves_after, transaction_number, .. } => {
             format!("PARTITIONS SPLIT: {leaves_before} leaves to {leaves_after} (transaction {transaction_number})")
         }
@@ -34,9 +34,13 @@ fn describe(event: &JobEvent) -> String {
             format!("RUNNING as Ballista job {engine_job_id}, {seconds_since_started:.3} s after submission")
         }
         JobEvent::FilesWritten { files_written, rows_written, .. } => format!("FILES WRITTEN: {files_written} files, {rows_written} rows"),
-        JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, .. } => format!(
-            "FINISHED: {rows_read} rows read, {rows_written} written, {files_written} files, {duration_seconds:.2} s, {rows_per_second:.0} rows/s"
-        ),
+        JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, committed_when_files_added, .. } => {
+            let commit = if *committed_when_files_added { ", sent to the state store committer" } else { "" };
+            format!(
+                "FINISHED: {rows_read} rows read, {rows_written} written, {files_written} files, {duration_seconds:.2} s, {rows_per_second:.0} rows/s{commit}"
+            )
+        }
+        JobEvent::FilesAdded { files_added, .. } => format!("FILES ADDED by the committer: {files_added}"),
         JobEvent::Failed { reason, interrupted: false, .. } => format!("FAILED: {reason}"),
         JobEvent::Failed { reason, interrupted: true, .. } => format!("FAILED (interrupted): {reason}"),
     }
@@ -80,14 +84,17 @@ async fn remote_jobs(server: &str, command: &JobCommand) -> anyhow::Result<Vec<J
     jobs.into_iter().map(record_from_api).collect()
 }
 
-pub async fn job(backend: impl FnOnce() -> bulk_import_core::Result<Backend>, command: JobCommand) -> anyhow::Result<ExitCode> {
+pub async fn job<F>(backend: impl FnOnce() -> F, command: JobCommand) -> anyhow::Result<ExitCode>
+where
+    F: Future<Output = bulk_import_core::Result<Backend>>,
+{
     let server = match &command {
         JobCommand::Status { server, .. } | JobCommand::List { server, .. } => server.clone(),
     };
     let jobs = if let Some(server) = &server {
         remote_jobs(server, &command).await?
     } else {
-        let tracker = backend()?.job_tracker;
+        let tracker = backend().await?.job_tracker;
         match &command {
             JobCommand::Status { id, .. } => match tracker.job(id).await? {
                 Some(job) => vec![job],

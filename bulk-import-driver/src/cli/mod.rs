@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bulk_import_core::backend::Backend;
 use bulk_import_core::split_points::format_split_points;
 use bulk_import_core::store::ObjectStores;
 
+use crate::backends::{TaskId, open_backend};
 use crate::cli::args::{Cli, Command, GenerateArgs};
 use crate::tools::generate::{GenerateOptions, generate};
 
@@ -24,9 +24,9 @@ pub const EXIT_REJECTED: u8 = 3;
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let stores = Arc::new(ObjectStores::with_s3(cli.s3.options()));
-    let backend = || Backend::open(&cli.store, &stores);
+    let backend = || open_backend(&cli.store, &stores, TaskId::default());
     match cli.command {
-        Command::Table(command) => table::table(&backend()?, command).await,
+        Command::Table(command) => table::table(&backend().await?, command).await,
         Command::Run(args) => run::run(&cli.store, &cli.s3, args).await,
         Command::Serve(args) => run::serve(&cli.store, &cli.s3, args).await,
         Command::Submit(args) => run::submit(args).await,

@@ -20,6 +20,7 @@ use crate::service::client;
 use crate::service::grpc::status_from_api;
 use crate::service::recovery::RestartPolicy;
 use crate::service::{ServiceConfig, serve as serve_jobs};
+use bulk_import_core::backend::CommitOutcome;
 
 fn engine_config(args: &EngineArgs) -> EngineConfig {
     let mut config = EngineConfig::default();
@@ -59,13 +60,16 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
     Ok(match outcome {
         JobOutcome::Finished { job_id, summary } => {
             let seconds = summary.duration.as_secs_f64();
+            let (status, commit) = match summary.commit {
+                CommitOutcome::Applied { transaction_number } => ("FINISHED", format!("transaction {transaction_number}")),
+                CommitOutcome::Requested => ("UNCOMMITTED", "sent to the state store committer".to_string()),
+            };
             println!(
-                "job {job_id}: FINISHED: {} rows read, {} rows written to {} files in table {} (transaction {}), {seconds:.2} s, {:.0} rows/s",
+                "job {job_id}: {status}: {} rows read, {} rows written to {} files in table {} ({commit}), {seconds:.2} s, {:.0} rows/s",
                 summary.rows_read,
                 summary.rows_written,
                 summary.files_written,
                 summary.table_name,
-                summary.transaction_number,
                 summary.rows_written as f64 / seconds.max(1e-9)
             );
             ExitCode::SUCCESS

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulk_import_core::attempt::{AttemptDir, WrittenFile};
+use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 
 use crate::commit::{commit, total_rows_written, written_files};
@@ -30,18 +31,20 @@ impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
     /// nothing is committed and the attempt's files are deleted.
     pub async fn execute(&self, accepted: &AcceptedJob, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
-        let AcceptedJob { job, table, files, rows: rows_read, .. } = accepted;
+        let AcceptedJob { job, table, files, rows: rows_read, run_id, .. } = accepted;
         let started = Instant::now();
-        let run_id = uuid::Uuid::new_v4().to_string();
+        let run_id = run_id.clone();
         let attempt = AttemptDir::for_run(table, &job.id, &run_id);
-        self.tracker().record(&job.id, JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into() }).await?;
+        let started_event =
+            JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into(), input_files: files.len() as u64 };
+        self.tracker().record(&job.id, started_event).await?;
         control.progress.send_modify(|p| {
             p.status = JobStatus::InProgress;
             p.rows_total = *rows_read;
         });
         let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
         match result {
-            Ok((written, transaction_number)) => {
+            Ok((written, commit)) => {
                 let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
                 if let Err(e) = attempt.sweep(&self.stores, &keep, false).await {
                     tracing::warn!("job {}: could not delete files of failed tasks: {e}", job.id);
@@ -55,7 +58,7 @@ impl Driver {
                     rows_written,
                     files_written: written.len() as u64,
                     duration,
-                    transaction_number,
+                    commit,
                 };
                 let finished = JobEvent::Finished {
                     run_id,
@@ -65,10 +68,12 @@ impl Driver {
                     files_written: summary.files_written,
                     duration_seconds: duration.as_secs_f64(),
                     rows_per_second: rows_written as f64 / duration.as_secs_f64().max(1e-9),
+                    committed_when_files_added: commit == CommitOutcome::Requested,
                 };
+                let status = finished.status();
                 self.tracker().record(&job.id, finished).await?;
                 control.progress.send_modify(|p| {
-                    p.status = JobStatus::Finished;
+                    p.status = status;
                     p.rows_written = rows_written;
                     p.tasks_done = p.tasks_total;
                 });
@@ -118,9 +123,10 @@ impl Driver {
         control: &RunControl,
         attempt: &AttemptDir,
         run_id: &str,
-    ) -> anyhow::Result<(Vec<WrittenFile>, u64)> {
-        let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings } = accepted;
+    ) -> anyhow::Result<(Vec<WrittenFile>, CommitOutcome)> {
+        let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings, .. } = accepted;
         let state_store = self.backend.state_store(table);
+        state_store.check_commit_possible().await?;
         let (partitions, split) = ensure_leaves(state_store.as_ref(), table, files).await?;
         if let Some(split) = split {
             let event = JobEvent::PartitionsSplit {
@@ -184,7 +190,7 @@ impl Driver {
             p.rows_written = rows_written;
         });
         // Past this point the job commits or fails; a cancellation no longer applies.
-        let transaction_number = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
-        Ok((written, transaction_number))
+        let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
+        Ok((written, outcome))
     }
 }

@@ -24,6 +24,8 @@ pub struct AcceptedJob {
     pub rows: u64,
     /// What the job's `sparkConf` asks of the engine.
     pub settings: JobSettings,
+    /// The id of the run it is accepted for: its events and its attempt directory carry it.
+    pub run_id: String,
 }
 
 /// The result of admitting a job: recorded as accepted, or as rejected with every reason.
@@ -69,6 +71,7 @@ impl Driver {
             Validation::Invalid(reasons) => return self.reject(&job.id, job.table_name.clone(), reasons, raw_json).await,
         };
         let rows = total_rows(&files);
+        let run_id = uuid::Uuid::new_v4().to_string();
         let accepted = JobEvent::Accepted {
             table_name: table.name().to_string(),
             table_id: table.id().to_string(),
@@ -78,9 +81,10 @@ impl Driver {
             raw_json: Some(raw_json.to_string()),
             warnings: settings.warnings.clone(),
             platform_spec: job.platform_spec.clone(),
+            run_id: Some(run_id.clone()),
         };
         match self.tracker().accept(&job.id, accepted).await {
-            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))),
+            Ok(()) => Ok(Admission::Accepted(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings, run_id }))),
             Err(AcceptError::AlreadyAccepted(_)) => {
                 let reasons = vec![RejectionReason::AlreadyAccepted(job.id.clone())];
                 self.tracker().record_rejected_resubmission(&job.id, sentences(&reasons), raw_json.to_string()).await?;
@@ -104,7 +108,9 @@ impl Driver {
             Validation::Valid(valid) => {
                 let ValidJob { table, algorithm, files, settings } = *valid;
                 let rows = total_rows(&files);
-                Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings }))
+                // A new run: the one the job was accepted for was cut short.
+                let run_id = uuid::Uuid::new_v4().to_string();
+                Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings, run_id }))
             }
             Validation::Invalid(reasons) => Reloaded::NoLongerValid(format!("the job is no longer valid: {}", sentences(&reasons).join("; "))),
         })

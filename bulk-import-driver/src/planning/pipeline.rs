@@ -45,7 +45,7 @@ pub fn sort_and_write(shuffled: Arc<dyn ExecutionPlan>, input: &PlanInput<'_>) -
     let sorted: Arc<dyn ExecutionPlan> = Arc::new(LeafSortExec::try_new(shuffled, LEAF_COLUMN, sort_columns, leaf_count)?);
     let writer = FileWriterConfig {
         table_id: input.table.id().to_string(),
-        data_root_url: input.table.data_root.url(),
+        data_root_url: input.table.data_root_url.clone(),
         leaf_partition_ids: input.partitions.leaves().map(|p| p.id.clone()).collect(),
         leaf_column: LEAF_COLUMN.to_string(),
         row_key_count: schema.row_key_fields.len(),

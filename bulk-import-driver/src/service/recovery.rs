@@ -111,6 +111,7 @@ async fn record_committed(driver: &Arc<Driver>, job: &JobRecord, run_id: Option<
         files_written,
         duration_seconds,
         rows_per_second: rows_written as f64 / duration_seconds.max(1e-9),
+        committed_when_files_added: false,
     };
     driver.tracker().record(&job.job_id, finished).await?;
     Ok(())

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::backend::{Backend, FilesCommit, JobTracker, StateStore, StateStoreProvider, TableAdmin, TableIndex, TablePropertiesProvider};
+use crate::backend::{
+    Backend, CommitOutcome, FilesCommit, JobTracker, StateStore, StateStoreProvider, TableAdmin, TableIndex, TablePropertiesProvider,
+};
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
 use crate::properties::TableProperties;
@@ -57,8 +59,9 @@ impl StateStore for MemoryStateStore {
         self.append(Transaction::ExtendPartitionTree { update_partitions, new_partitions })
     }
 
-    async fn commit_files(&self, commit: FilesCommit) -> Result<u64> {
-        self.append(Transaction::AddFiles { job_id: Some(commit.job_id), files: commit.files })
+    async fn commit_files(&self, commit: FilesCommit) -> Result<CommitOutcome> {
+        let transaction_number = self.append(Transaction::AddFiles { job_id: Some(commit.job_id), files: commit.files })?;
+        Ok(CommitOutcome::Applied { transaction_number })
     }
 }
 
@@ -76,7 +79,7 @@ impl MemoryTables {
     }
 
     fn table(&self, definition: TableDefinition) -> Table {
-        Table { definition, data_root: self.data_root.clone() }
+        Table::new(definition, self.data_root.clone())
     }
 }
 
@@ -217,8 +220,13 @@ mod tests {
     }
 
     fn commit(job: &str, file: &str) -> FilesCommit {
-        let reference =
-            FileReference { partition_id: "root".into(), number_of_rows: 1, count_approximate: false, only_contains_data_for_this_partition: true };
+        let reference = FileReference {
+            partition_id: "root".into(),
+            number_of_rows: 1,
+            job_id: None,
+            count_approximate: false,
+            only_contains_data_for_this_partition: true,
+        };
         FilesCommit { job_id: job.into(), run_id: "run".into(), files: vec![AddedFile { filename: file.into(), references: vec![reference] }] }
     }
 
@@ -235,13 +243,13 @@ mod tests {
         assert_eq!(backend.table_by_id(table.id()).await.unwrap().unwrap().name(), "t");
 
         let store = backend.state_store(&table);
-        assert_eq!(store.commit_files(commit("j", "a")).await.unwrap(), 2);
+        assert_eq!(store.commit_files(commit("j", "a")).await.unwrap(), CommitOutcome::Applied { transaction_number: 2 });
         assert!(matches!(store.commit_files(commit("j", "b")).await, Err(Error::JobAlreadyCommitted(_))));
         assert!(matches!(store.commit_files(commit("k", "a")).await, Err(Error::FileAlreadyReferenced(_))));
         assert!(backend.state_store(&table).is_job_committed("j").await.unwrap());
         assert_eq!(store.files().await.unwrap().len(), 1);
 
-        let accepted = || JobEvent::Started { run_id: "r".into(), algorithm: "local-sort".into() };
+        let accepted = || JobEvent::Started { run_id: "r".into(), algorithm: "local-sort".into(), input_files: 1 };
         backend.job_tracker.record("j", JobEvent::Rejected { table_name: Some("t".into()), reasons: vec![], raw_json: "{}".into() }).await.unwrap();
         let accept = JobEvent::Accepted {
             table_name: "t".into(),
@@ -252,6 +260,7 @@ mod tests {
             raw_json: None,
             warnings: vec![],
             platform_spec: BTreeMap::new(),
+            run_id: None,
         };
         backend.job_tracker.accept("j", accept.clone()).await.unwrap();
         backend.job_tracker.record("j", accepted()).await.unwrap();

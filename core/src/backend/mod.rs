@@ -61,6 +61,16 @@ pub struct FilesCommit {
     pub files: Vec<AddedFile>,
 }
 
+/// What became of a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The files are in the table, at this transaction of its log.
+    Applied { transaction_number: u64 },
+    /// The files were sent to a committer that adds them later (Sleeper's asynchronous commit):
+    /// the job stays UNCOMMITTED until the committer has.
+    Requested,
+}
+
 /// One table's partitions and file references (Sleeper's `StateStore`).
 #[async_trait]
 pub trait StateStore: Debug + Send + Sync {
@@ -73,9 +83,14 @@ pub trait StateStore: Debug + Send + Sync {
     /// Splits current leaves into subtrees (pre-split); returns the transaction number.
     /// [`Error::PartitionTreeChanged`] if the tree changed so that the extension no longer fits.
     async fn extend_partition_tree(&self, update_partitions: Vec<Partition>, new_partitions: Vec<Partition>) -> Result<u64>;
-    /// Adds a job's files; returns the transaction number. [`Error::JobAlreadyCommitted`] if
-    /// the job committed before, and nothing is added.
-    async fn commit_files(&self, commit: FilesCommit) -> Result<u64>;
+    /// Adds a job's files, or has them added. [`Error::JobAlreadyCommitted`] if the job
+    /// committed before, and nothing is added.
+    async fn commit_files(&self, commit: FilesCommit) -> Result<CommitOutcome>;
+    /// Checks, before a job writes anything, that its commit can go through (for example,
+    /// that the committer queue exists), so that a job that cannot commit fails first.
+    async fn check_commit_possible(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The state store of each table (Sleeper's `StateStoreProvider`).

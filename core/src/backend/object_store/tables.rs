@@ -53,7 +53,7 @@ impl Tables {
         let table = loop {
             let table_id = format!("{:08x}", rand::rng().random::<u32>());
             let definition = TableDefinition { table_name: name.to_string(), table_id, schema: schema.clone(), properties: properties.clone() };
-            let table = Table { definition, data_root: self.root.clone() };
+            let table = Table::new(definition, self.root.clone());
             let location = table.dir().child("table.json");
             let json = serde_json::to_vec_pretty(&table.definition).expect("definitions serialise");
             match location.store.put_opts(&location.path, PutPayload::from(json), create.clone()).await {
@@ -102,7 +102,7 @@ impl Tables {
             location: location.url(),
             reason: e.to_string(),
         })?;
-        Ok(Some(Table { definition, data_root: self.root.clone() }))
+        Ok(Some(Table::new(definition, self.root.clone())))
     }
 
     async fn get_index_id(&self, name: &str) -> Result<Option<String>> {

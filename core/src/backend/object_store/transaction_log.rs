@@ -15,7 +15,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::backend::{FilesCommit, StateStore};
+use crate::backend::{CommitOutcome, FilesCommit, StateStore};
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
 use crate::schema::KeyField;
@@ -217,7 +217,8 @@ impl StateStore for TransactionLog {
         self.append(Transaction::ExtendPartitionTree { update_partitions, new_partitions }).await
     }
 
-    async fn commit_files(&self, commit: FilesCommit) -> Result<u64> {
-        self.append(Transaction::AddFiles { job_id: Some(commit.job_id), files: commit.files }).await
+    async fn commit_files(&self, commit: FilesCommit) -> Result<CommitOutcome> {
+        let transaction_number = self.append(Transaction::AddFiles { job_id: Some(commit.job_id), files: commit.files }).await?;
+        Ok(CommitOutcome::Applied { transaction_number })
     }
 }
