@@ -103,8 +103,14 @@ impl Driver {
 
     /// Opens the store at `store` (a local path or URL), reaching S3 with `s3`, and the engine.
     pub async fn open(store: &str, s3: S3Options, engine: EngineChoice) -> anyhow::Result<Self> {
+        Self::open_as(store, s3, engine, TaskId::default()).await
+    }
+
+    /// Opens the store and the engine; `task_id` names this process in a Sleeper instance's
+    /// job tracker.
+    pub async fn open_as(store: &str, s3: S3Options, engine: EngineChoice, task_id: TaskId) -> anyhow::Result<Self> {
         let stores = Arc::new(ObjectStores::with_s3(s3));
-        let backend = open_backend(store, &stores, TaskId::default()).await?;
+        let backend = open_backend(store, &stores, task_id).await?;
         let engine = match engine {
             EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
             EngineChoice::Remote { scheduler_url, parallelism, settings } => Engine::connect(&scheduler_url, parallelism, &settings).await?,

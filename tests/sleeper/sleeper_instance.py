@@ -354,9 +354,13 @@ class Instance:
                 "UpdateTime": {"N": str(now)}, "ExpiryDate": {"N": str(now // 1000 + 604800)}, "UpdateType": {"S": update_type}}
         item.update(attributes)
         self.dynamo.put_item(TableName=self.updates, Item=item)
-        self.dynamo.update_item(TableName=self.lookup, Key={"JobId": {"S": job_id}},
-                                UpdateExpression="SET LastUpdateTime = :u, LastUpdateType = :t",
-                                ExpressionAttributeValues={":u": {"N": str(now)}, ":t": {"S": update_type}})
+        expression = ("SET TableId = :table, FirstUpdateTime = if_not_exists(FirstUpdateTime, :u), LastUpdateTime = :u, "
+                      "LastUpdateType = :t, ExpiryDate = if_not_exists(ExpiryDate, :e)")
+        values = {":table": {"S": table_id}, ":u": {"N": str(now)}, ":t": {"S": update_type}, ":e": item["ExpiryDate"]}
+        if "ValidationResult" in attributes:
+            expression += ", LastValidationResult = :v"
+            values[":v"] = attributes["ValidationResult"]
+        self.dynamo.update_item(TableName=self.lookup, Key={"JobId": {"S": job_id}}, UpdateExpression=expression, ExpressionAttributeValues=values)
 
     def data_objects(self, table_id):
         keys, token = [], None
@@ -664,11 +668,45 @@ def check_bad(endpoint, workdir):
     print("NOTHING WRITTEN")
 
 
+def setup_swap(endpoint, workdir):
+    """What Sleeper's starter leaves for its driver: the job validated and accepted under a run
+    id in the tracker, and its JSON in the bulk import bucket (BulkImportExecutor)."""
+    instance = Instance(endpoint, "swap")
+    instance.create({"sleeper.default.table.statestore.commit.async.behaviour": "DISABLED"})
+    table_id = "3a4b5c6d"
+    instance.add_table("swapped", table_id, STRING_SCHEMA, {"sleeper.table.bulk.import.min.leaf.partitions": "1"})
+    partitions = split_tree("StringType", ["h", "q"])
+    instance.put_log_item(instance.partitions_log, table_id, 1, "INITIALISE_PARTITIONS", {"partitions": [partition_json(p, "key") for p in partitions]})
+    job = {"id": "swap-job", "tableName": "swapped", "tableId": table_id, "files": ["input-bucket/swap/"]}
+    instance.s3.put_object(Bucket=instance.bulk_import_bucket, Key="bulk_import/swap-job-run-from-starter.json", Body=json.dumps(job).encode())
+    instance.write_tracker_update(table_id, "swap-job", "validated", {
+        "ValidationTime": {"N": str(int(time.time() * 1000))}, "ValidationResult": {"S": "ACCEPTED"}, "ValidationReasons": {"L": []},
+        "InputFilesCount": {"N": "1"}, "JobRunId": {"S": "run-from-starter"}})
+    save(workdir, "state.json", {"table_id": table_id, "leaves": leaves_of(partitions)})
+
+
+def check_swap(endpoint, workdir):
+    instance = Instance(endpoint, "swap")
+    state = load(workdir, "state.json")
+    table_id, leaves = state["table_id"], {k: tuple(v) for k, v in state["leaves"].items()}
+    listed = instance.s3.list_objects_v2(Bucket=instance.bulk_import_bucket).get("Contents", [])
+    expect(listed == [], f"the job's JSON is still in the bulk import bucket: {[o['Key'] for o in listed]}")
+    updates = instance.tracker_updates(table_id, "swap-job")
+    expect([u["UpdateType"]["S"] for u in updates] == ["validated", "started", "finished"], f"{[u['UpdateType'] for u in updates]}")
+    for update in updates[1:]:
+        expect(update["JobRunId"]["S"] == "run-from-starter" and update["TaskId"]["S"] == "eks-state-machine-arn", f"{update}")
+    items = instance.log_items(instance.files_log, table_id)
+    expect(len(items) == 1, f"{len(items)} files-log items")
+    check_files(instance, table_id, instance.log_body(items[0])["files"], leaves, "key", "string", int(load(workdir, "rows.json")))
+    print("DRIVEN")
+
+
 SCENARIOS = {
     ("async", "setup"): setup_async, ("async", "check"): check_async, ("async", "commit"): commit_async,
     ("sync", "setup"): setup_sync, ("sync", "check"): check_sync,
     ("presplit", "setup"): setup_presplit, ("presplit", "check"): check_presplit,
     ("bad", "setup"): setup_bad, ("bad", "check"): check_bad,
+    ("swap", "setup"): setup_swap, ("swap", "check"): check_swap,
 }
 
 

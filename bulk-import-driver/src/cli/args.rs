@@ -39,6 +39,21 @@ pub enum Command {
     /// The benchmark's copy floor: read a job's input and write it once with a table's Parquet
     /// settings, without routing, sorting or committing.
     CopyFloor(CopyFloorArgs),
+    /// Run as Sleeper's Spark driver would, with its five arguments: the job Sleeper's starter
+    /// accepted and left in the bulk import bucket, into the instance of CONFIG_BUCKET.
+    SleeperDriver(SleeperDriverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SleeperDriverArgs {
+    pub config_bucket: String,
+    pub job_id: String,
+    pub task_id: String,
+    pub job_run_id: String,
+    /// EMR or EKS: how Sleeper launched the driver; recorded in the log only.
+    pub mode: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod copy_floor;
 mod jobs;
 mod progress_line;
 mod run;
+mod sleeper_driver;
 mod table;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Job(command) => jobs::job(backend, command).await,
         Command::Generate(args) => generate_data(&args),
         Command::CopyFloor(args) => copy_floor::copy_floor(stores, &cli.store, args).await,
+        Command::SleeperDriver(args) => sleeper_driver::sleeper_driver(&cli.s3, args).await,
     }
 }
 

@@ -22,7 +22,7 @@ use crate::service::recovery::RestartPolicy;
 use crate::service::{ServiceConfig, serve as serve_jobs};
 use bulk_import_core::backend::CommitOutcome;
 
-fn engine_config(args: &EngineArgs) -> EngineConfig {
+pub(super) fn engine_config(args: &EngineArgs) -> EngineConfig {
     let mut config = EngineConfig::default();
     if let Some(parallelism) = args.parallelism {
         config.parallelism = parallelism.max(1);

@@ -100,6 +100,13 @@ impl Driver {
         let Some(JobEvent::Accepted { raw_json: Some(raw_json), .. }) = record.accepted() else {
             return Ok(Reloaded::NoLongerValid("the job's accepted record does not hold its JSON".into()));
         };
+        // A new run: the one the job was accepted for was cut short.
+        self.validate_accepted(raw_json, uuid::Uuid::new_v4().to_string()).await
+    }
+
+    /// Validates a job someone else has already accepted (Sleeper's starter, or a previous
+    /// instance of the service), to run it as run `run_id`; records nothing.
+    pub async fn validate_accepted(&self, raw_json: &str, run_id: String) -> anyhow::Result<Reloaded> {
         let job = match parse_job(raw_json) {
             Ok(job) => job,
             Err(failure) => return Ok(Reloaded::NoLongerValid(sentences(&failure.reasons).join("; "))),
@@ -108,8 +115,6 @@ impl Driver {
             Validation::Valid(valid) => {
                 let ValidJob { table, algorithm, files, settings } = *valid;
                 let rows = total_rows(&files);
-                // A new run: the one the job was accepted for was cut short.
-                let run_id = uuid::Uuid::new_v4().to_string();
                 Reloaded::Runnable(Box::new(AcceptedJob { job, table, algorithm, files, rows, settings, run_id }))
             }
             Validation::Invalid(reasons) => Reloaded::NoLongerValid(format!("the job is no longer valid: {}", sentences(&reasons).join("; "))),

@@ -203,3 +203,33 @@ async fn bad_instances_tables_and_inputs_fail_clearly_and_write_nothing() {
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(text(&ok).contains(&format!("{rows} rows written")), "{}", text(&ok));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_runs_the_job_sleepers_starter_accepted_with_its_five_arguments() {
+    let _one = one_at_a_time().await;
+    let instance = Instance::start();
+    instance.fixture("swap", "setup");
+    let (input, rows) = string_input(&instance);
+    instance.upload(&input, "swap");
+    std::fs::write(instance.path("rows.json"), rows.to_string()).unwrap();
+    let output = Command::new(workspace_binary("bulk-import"))
+        .args(["sleeper-driver", "sleeper-swap-config", "swap-job", "eks-state-machine-arn", "run-from-starter", "EKS"])
+        .envs(instance.moto.env())
+        .env("BULK_IMPORT_MEMORY_POOL", "512MiB")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(instance.fixture("swap", "check").trim(), "DRIVEN");
+    // The job's JSON is gone: a second launch of the same run fails clearly.
+    let again = Command::new(workspace_binary("bulk-import"))
+        .args(["sleeper-driver", "sleeper-swap-config", "swap-job", "eks-state-machine-arn", "run-from-starter", "EKS"])
+        .envs(instance.moto.env())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(
+        text(&again).contains("cannot read the job from s3://sleeper-swap-bulk-import/bulk_import/swap-job-run-from-starter.json"),
+        "{}",
+        text(&again)
+    );
+}
