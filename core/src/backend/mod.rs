@@ -166,7 +166,9 @@ impl Backend {
 
     /// Creates a table, where the backend can.
     pub async fn create_table(&self, name: &str, schema: Schema, properties: TableProperties, partitions: PartitionTree) -> Result<Table> {
-        let admin = self.table_admin.as_ref().ok_or_else(|| Error::Unsupported("this store's tables cannot be created here".into()))?;
+        let admin = self.table_admin.as_ref().ok_or_else(|| {
+            Error::Unsupported("this store's tables are not created here (a Sleeper instance's are made with Sleeper's own tools)".into())
+        })?;
         admin.create_table(name, schema, properties, partitions).await
     }
 }
