@@ -12,6 +12,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY proto proto
 COPY core core
+COPY sleeper-instance sleeper-instance
 COPY bulk-import-driver bulk-import-driver
 COPY scheduler scheduler
 COPY executor executor
@@ -24,11 +25,13 @@ FROM ${RUNTIME_IMAGE}
 # goes to the store, /tmp or the executor's work directory.
 RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin bulk-import
 COPY --from=build /usr/local/bin/bulk-import /usr/local/bin/bulk-import
+COPY docker/entrypoint /usr/local/bin/entrypoint
 ENV BULK_IMPORT_LISTEN=0.0.0.0:50060 \
     RUST_LOG=info
 EXPOSE 50060
 USER 10001:10001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD bash -c 'exec 3<>"/dev/tcp/127.0.0.1/${BULK_IMPORT_LISTEN##*:}"' || exit 1
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/bulk-import"]
+# Sleeper's spark-submit arguments run the driver swap; anything else is bulk-import's own.
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/entrypoint"]
 CMD ["serve"]

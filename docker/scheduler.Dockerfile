@@ -12,6 +12,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY proto proto
 COPY core core
+COPY sleeper-instance sleeper-instance
 COPY bulk-import-driver bulk-import-driver
 COPY scheduler scheduler
 COPY executor executor

@@ -19,6 +19,7 @@
 pub mod aws;
 pub mod committer;
 pub mod instance;
+pub mod job_queue;
 pub mod state_store;
 pub mod table_index;
 pub mod tables;

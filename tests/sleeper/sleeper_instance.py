@@ -701,12 +701,47 @@ def check_swap(endpoint, workdir):
     print("DRIVEN")
 
 
+def setup_queue(endpoint, workdir):
+    """An instance with its EKS bulk import queue, and a job (and a repeat of it) on the queue."""
+    instance = Instance(endpoint, "queue")
+    instance.create({"sleeper.default.table.statestore.commit.async.behaviour": "DISABLED"})
+    # A short visibility timeout: a message a killed consumer took comes back in seconds.
+    url = instance.sqs.create_queue(QueueName="sleeper-queue-BulkImportEKSQ", Attributes={"VisibilityTimeout": "3"})["QueueUrl"]
+    table_id = "7e8f9a0b"
+    instance.add_table("queued", table_id, STRING_SCHEMA, {"sleeper.table.bulk.import.min.leaf.partitions": "1"})
+    partitions = split_tree("StringType", ["m"])
+    instance.put_log_item(instance.partitions_log, table_id, 1, "INITIALISE_PARTITIONS", {"partitions": [partition_json(p, "key") for p in partitions]})
+    save(workdir, "state.json", {"table_id": table_id, "leaves": leaves_of(partitions), "queue": url})
+    print(url)
+
+
+def send_queue(endpoint, workdir):
+    instance = Instance(endpoint, "queue")
+    url = load(workdir, "state.json")["queue"]
+    job = json.dumps({"id": "queued-job", "tableName": "queued", "files": ["input-bucket/queue/"]})
+    instance.sqs.send_message(QueueUrl=url, MessageBody=job)
+
+
+def check_queue(endpoint, workdir):
+    instance = Instance(endpoint, "queue")
+    state = load(workdir, "state.json")
+    table_id, leaves = state["table_id"], {k: tuple(v) for k, v in state["leaves"].items()}
+    attributes = instance.sqs.get_queue_attributes(QueueUrl=state["queue"], AttributeNames=["All"])["Attributes"]
+    expect(attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0",
+           f"messages left on the queue: {attributes}")
+    items = instance.log_items(instance.files_log, table_id)
+    expect(len(items) == 1, f"{len(items)} files-log items: the job committed {len(items)} times")
+    check_files(instance, table_id, instance.log_body(items[0])["files"], leaves, "key", "string", int(load(workdir, "rows.json")))
+    print("CONSUMED")
+
+
 SCENARIOS = {
     ("async", "setup"): setup_async, ("async", "check"): check_async, ("async", "commit"): commit_async,
     ("sync", "setup"): setup_sync, ("sync", "check"): check_sync,
     ("presplit", "setup"): setup_presplit, ("presplit", "check"): check_presplit,
     ("bad", "setup"): setup_bad, ("bad", "check"): check_bad,
     ("swap", "setup"): setup_swap, ("swap", "check"): check_swap,
+    ("queue", "setup"): setup_queue, ("queue", "send"): send_queue, ("queue", "check"): check_queue,
 }
 
 

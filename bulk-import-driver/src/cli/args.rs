@@ -125,6 +125,14 @@ pub struct ServeArgs {
     /// How many times a job cut short by the service stopping runs again after a restart.
     #[arg(long, env = "BULK_IMPORT_RESUBMIT_INTERRUPTED", default_value_t = 1)]
     pub resubmit_interrupted: usize,
+    /// A Sleeper bulk import SQS queue (such as the instance's EKS queue) to take jobs from, as
+    /// well as gRPC submissions; a message is deleted once its job is recorded.
+    #[arg(long, env = "BULK_IMPORT_QUEUE")]
+    pub queue: Option<String>,
+    /// Test hook: the service exits as if killed after recording a queued job and before
+    /// deleting its message.
+    #[arg(long, hide = true)]
+    pub exit_before_queue_delete: bool,
     /// How many tasks sort and write (default: local sort four per task slot, at most one per
     /// leaf; global sort one per task slot, each writing one key range).
     #[arg(long)]

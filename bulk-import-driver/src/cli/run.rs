@@ -104,6 +104,8 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
         concurrent_jobs: args.concurrent_jobs,
         restart_policy: RestartPolicy { max_resubmissions: args.resubmit_interrupted },
         run_options: RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None },
+        bulk_import_queue: args.queue.clone(),
+        exit_before_queue_delete: args.exit_before_queue_delete,
     };
     serve_jobs(driver, config, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod queue;
 pub mod recovery;
 pub mod scaler;
+pub mod sqs_intake;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,10 @@ pub struct ServiceConfig {
     pub concurrent_jobs: usize,
     pub restart_policy: RestartPolicy,
     pub run_options: RunOptions,
+    /// A Sleeper bulk import queue to take jobs from, beside gRPC submissions.
+    pub bulk_import_queue: Option<String>,
+    /// Test hook: exit after recording a queued job, before deleting its message.
+    pub exit_before_queue_delete: bool,
 }
 
 /// Takes up unfinished jobs, then serves until `shutdown` completes.
@@ -41,6 +46,15 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     if requeued > 0 {
         tracing::info!("{requeued} unfinished jobs queued again");
     }
+    let _consumer = match &config.bulk_import_queue {
+        Some(url) => {
+            let bulk_import_queue = sleeper_instance::job_queue::BulkImportQueue::connect(url).await?;
+            tracing::info!("taking jobs from {url}");
+            let consumer = sqs_intake::consume(bulk_import_queue, driver.clone(), queue.clone(), config.exit_before_queue_delete);
+            Some(AbortOnDrop(tokio::spawn(consumer)))
+        }
+        None => None,
+    };
     let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
     let service = BulkImportServiceServer::new(JobService::new(driver, queue))
         .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
@@ -61,4 +75,13 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// Stops a background task when the service stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

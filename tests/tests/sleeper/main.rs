@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use bulk_import_tests::cluster::{Moto, venv_binary, workspace_binary};
+use bulk_import_tests::cluster::{Moto, Service, venv_binary, wait_until, workspace_binary};
 use bulk_import_tests::{system_test_batch, write_parquet};
 
 /// One emulator at a time: each test runs its own, and an import on two cores at once would
@@ -232,4 +232,49 @@ async fn the_driver_runs_the_job_sleepers_starter_accepted_with_its_five_argumen
         "{}",
         text(&again)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_takes_jobs_from_a_sleeper_bulk_import_queue_and_deletes_each_once_recorded() {
+    let _one = one_at_a_time().await;
+    let instance = Instance::start();
+    let queue_url = instance.fixture("queue", "setup").trim().to_string();
+    let (input, rows) = string_input(&instance);
+    instance.upload(&input, "queue");
+    std::fs::write(instance.path("rows.json"), rows.to_string()).unwrap();
+    let mut env = instance.moto.env();
+    env.push(("BULK_IMPORT_MEMORY_POOL".into(), "512MiB".into()));
+    // A service killed after recording the job as accepted, before deleting its message.
+    let mut killed = Service::start(
+        instance.dir.path(),
+        "killed",
+        "sleeper://sleeper-queue-config",
+        None,
+        &["--queue", &queue_url, "--exit-before-queue-delete"],
+        &env,
+    );
+    instance.fixture("queue", "send");
+    wait_until("the first service to stop", std::time::Duration::from_mins(1), || killed.process.has_exited());
+    let status = instance.bulk_import("sleeper-queue-config", &["job", "status", "queued-job"]);
+    assert!(text(&status).contains("job queued-job: ACCEPTED"), "{}", text(&status));
+    // The next consumer settles the job its predecessor accepted (as failed: Sleeper's tracker
+    // does not hold the job to run it again), takes the message again, and runs the job once;
+    // a repeat of the message is refused as a resubmission and deleted.
+    let service = Service::start(instance.dir.path(), "service", "sleeper://sleeper-queue-config", None, &["--queue", &queue_url], &env);
+    instance.fixture("queue", "send");
+    wait_until("the job to finish", std::time::Duration::from_mins(3), || {
+        let status = instance.bulk_import("sleeper-queue-config", &["job", "status", "queued-job"]);
+        text(&status).contains("job queued-job: FINISHED")
+    });
+    // Both messages are gone once the second is recorded as a resubmission.
+    wait_until("the queue to empty", std::time::Duration::from_mins(1), || {
+        let check = Command::new(venv_binary("python"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("sleeper/sleeper_instance.py"))
+            .args([instance.moto.endpoint.as_str(), "queue", "check", instance.dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        check.status.success()
+    });
+    assert_eq!(instance.fixture("queue", "check").trim(), "CONSUMED");
+    drop(service);
 }
