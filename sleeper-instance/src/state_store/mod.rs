@@ -139,6 +139,7 @@ fn check_follows(table_id: &str, log: &str, last: u64, entries: &[LogEntry]) -> 
 
 impl SleeperStateStore {
     async fn partitions_state(&self) -> Result<(u64, PartitionsState)> {
+        let started = std::time::Instant::now();
         let mut cache = self.cache.lock().await;
         let (mut last, mut state) = match cache.partitions.take() {
             Some(cached) => cached,
@@ -156,11 +157,18 @@ impl SleeperStateStore {
             state.apply(&entry.transaction, &self.row_keys)?;
             last = entry.number;
         }
+        tracing::info!(
+            "table {}: partitions read to transaction {last} ({} from the log) in {:.3} s",
+            self.table_id,
+            entries.len(),
+            started.elapsed().as_secs_f64()
+        );
         cache.partitions = Some((last, state.clone()));
         Ok((last, state))
     }
 
     async fn files_state(&self) -> Result<(u64, FilesState)> {
+        let started = std::time::Instant::now();
         let mut cache = self.cache.lock().await;
         let (mut last, mut state) = match cache.files.take() {
             Some(cached) => cached,
@@ -175,6 +183,12 @@ impl SleeperStateStore {
             state.apply(&entry.transaction);
             last = entry.number;
         }
+        tracing::info!(
+            "table {}: files read to transaction {last} ({} from the log) in {:.3} s",
+            self.table_id,
+            entries.len(),
+            started.elapsed().as_secs_f64()
+        );
         cache.files = Some((last, state.clone()));
         Ok((last, state))
     }
@@ -241,6 +255,19 @@ impl StateStore for SleeperStateStore {
     }
 
     async fn commit_files(&self, commit: FilesCommit) -> Result<CommitOutcome> {
+        let started = std::time::Instant::now();
+        let outcome = self.commit_files_now(commit).await?;
+        tracing::info!("table {}: commit {outcome:?} in {:.3} s", self.table_id, started.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+
+    async fn check_commit_possible(&self) -> Result<()> {
+        if self.commit_async { self.committer.check_queue().await } else { Ok(()) }
+    }
+}
+
+impl SleeperStateStore {
+    async fn commit_files_now(&self, commit: FilesCommit) -> Result<CommitOutcome> {
         if self.commit_async {
             let add = AddFilesJson {
                 job_id: Some(commit.job_id.clone()),
@@ -254,10 +281,6 @@ impl StateStore for SleeperStateStore {
         }
         let transaction_number = with_retries("commit", || self.try_add_files(&commit)).await?;
         Ok(CommitOutcome::Applied { transaction_number })
-    }
-
-    async fn check_commit_possible(&self) -> Result<()> {
-        if self.commit_async { self.committer.check_queue().await } else { Ok(()) }
     }
 }
 
