@@ -735,6 +735,28 @@ def check_queue(endpoint, workdir):
     print("CONSUMED")
 
 
+def setup_bench(endpoint, workdir):
+    """The benchmark's table: 256 leaves at the split points `generate --split-points` printed
+    (in WORKDIR/split-points.txt), synchronous or asynchronous commits as WORKDIR/commit says."""
+    instance = Instance(endpoint, "bench")
+    commit = open(os.path.join(workdir, "commit")).read().strip()
+    instance.create({"sleeper.default.table.statestore.commit.async.behaviour": "DISABLED"} if commit == "sync" else {})
+    points = [line for line in open(os.path.join(workdir, "split-points.txt")).read().splitlines() if line]
+    instance.add_table("bench", "b0b0b0b0", STRING_SCHEMA, {"sleeper.table.bulk.import.min.leaf.partitions": "1"})
+    partitions = split_tree("StringType", points)
+    instance.put_snapshot("b0b0b0b0", "PARTITIONS", 1, partitions_arrow(partitions, "key", "StringType"))
+    print(len(leaves_of(partitions)))
+
+
+def upload_bench(endpoint, workdir):
+    s3 = clients(endpoint)[0]
+    s3.create_bucket(Bucket="bench-input")
+    local = os.path.join(workdir, "input")
+    for name in sorted(os.listdir(local)):
+        if name.endswith(".parquet"):
+            s3.upload_file(os.path.join(local, name), "bench-input", f"bench/{name}")
+
+
 SCENARIOS = {
     ("async", "setup"): setup_async, ("async", "check"): check_async, ("async", "commit"): commit_async,
     ("sync", "setup"): setup_sync, ("sync", "check"): check_sync,
@@ -742,6 +764,7 @@ SCENARIOS = {
     ("bad", "setup"): setup_bad, ("bad", "check"): check_bad,
     ("swap", "setup"): setup_swap, ("swap", "check"): check_swap,
     ("queue", "setup"): setup_queue, ("queue", "send"): send_queue, ("queue", "check"): check_queue,
+    ("bench", "setup"): setup_bench, ("bench", "upload"): upload_bench,
 }
 
 
