@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backends::{TaskId, open_backend};
 use crate::execution::engine::{Engine, EngineConfig};
 use crate::execution::progress::Progress;
+use crate::intake::rejection::Wording;
 use crate::intake::{Admission, RejectionReason};
 
 /// Per-run choices that are not part of the job.
@@ -93,6 +94,8 @@ pub struct Driver {
     pub(crate) stores: Arc<ObjectStores>,
     pub(crate) backend: Backend,
     pub(crate) engine: Engine,
+    /// How rejections are worded in the tracker: Sleeper's starter's words in a Sleeper instance.
+    pub(crate) wording: Wording,
 }
 
 impl Driver {
@@ -111,11 +114,12 @@ impl Driver {
     pub async fn open_as(store: &str, s3: S3Options, engine: EngineChoice, task_id: TaskId) -> anyhow::Result<Self> {
         let stores = Arc::new(ObjectStores::with_s3(s3));
         let backend = open_backend(store, &stores, task_id).await?;
+        let wording = if sleeper_instance::config_bucket(store).is_some() { Wording::Sleeper } else { Wording::Engine };
         let engine = match engine {
             EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
             EngineChoice::Remote { scheduler_url, parallelism, settings } => Engine::connect(&scheduler_url, parallelism, &settings).await?,
         };
-        Ok(Driver { stores, backend, engine })
+        Ok(Driver { stores, backend, engine, wording })
     }
 
     /// The store's tables, state stores and tracker.

@@ -665,6 +665,14 @@ def check_bad(endpoint, workdir):
             expect(len(partitions_items) <= 1, f"{instance_id} table {table_id} has {len(partitions_items)} partitions-log items")
     bad = Instance(endpoint, "bad")
     expect("Messages" not in bad.sqs.receive_message(QueueUrl=bad.committer_queue_url(), VisibilityTimeout=0), "a commit message was sent")
+    # Rejections are recorded as Sleeper's starter words them, where its reports read them.
+    for job_id, reason in [("job-nope", "Table not found")]:
+        lookup = bad.dynamo.get_item(TableName=bad.lookup, Key={"JobId": {"S": job_id}})["Item"]
+        updates = bad.tracker_updates(lookup["TableId"]["S"], job_id)
+        expect(lookup["LastValidationResult"]["S"] == "REJECTED" and updates and updates[-1]["UpdateType"]["S"] == "validated", f"{job_id}: {lookup}")
+        reasons = [r["S"] for r in updates[-1]["ValidationReasons"]["L"]]
+        expect(reason in reasons, f"{job_id}: reasons {reasons}")
+        expect(updates[-1]["ValidationResult"]["S"] == "REJECTED" and "JsonMessage" in updates[-1], f"{job_id}: {updates[-1]}")
     print("NOTHING WRITTEN")
 
 

@@ -127,9 +127,9 @@ impl Driver {
         let owned = self.tracker().job(job_id).await?.is_some_and(|j| j.accepted().is_some());
         if owned {
             reasons.push(RejectionReason::AlreadyAccepted(job_id.to_string()));
-            self.tracker().record_rejected_resubmission(job_id, sentences(&reasons), raw_json.to_string()).await?;
+            self.tracker().record_rejected_resubmission(job_id, self.wording.sentences(&reasons), raw_json.to_string()).await?;
         } else {
-            let event = JobEvent::Rejected { table_name, reasons: sentences(&reasons), raw_json: raw_json.to_string() };
+            let event = JobEvent::Rejected { table_name, reasons: self.wording.sentences(&reasons), raw_json: raw_json.to_string() };
             self.tracker().record(job_id, event).await?;
         }
         Ok(Admission::Rejected { job_id: job_id.to_string(), reasons })

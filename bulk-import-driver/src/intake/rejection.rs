@@ -79,3 +79,67 @@ pub enum RejectionReason {
 pub fn sentences(reasons: &[RejectionReason]) -> Vec<String> {
     reasons.iter().map(ToString::to_string).collect()
 }
+
+impl RejectionReason {
+    /// The reason as Sleeper's bulk import starter words it (`IngestJobMessageHandler`,
+    /// `BulkImportExecutor`), for a Sleeper instance's tracker, where its reports read it; the
+    /// engine's own sentence for checks the starter does not make.
+    pub fn sleeper_sentence(&self) -> String {
+        match self {
+            RejectionReason::MalformedJson(reason) => format!("Error parsing JSON. Reason: {reason}"),
+            RejectionReason::FilesMissing => "Missing property \"files\"".into(),
+            RejectionReason::NullFile(_) => "One of the files was null".into(),
+            RejectionReason::NoTable | RejectionReason::TableNotFound(_) | RejectionReason::NoTableWithId(_) => "Table not found".into(),
+            RejectionReason::InputNotFound { .. } | RejectionReason::NoParquetInDirectory { .. } => "Could not find one or more paths".into(),
+            RejectionReason::InvalidJobId(_) => "Job Ids must only contain lowercase alphanumerics and dashes.".into(),
+            RejectionReason::JobIdTooLong { .. } => "Job IDs are only allowed to be up to 63 characters long.".into(),
+            RejectionReason::FilesEmpty => "The input files must be set to a non-null and non-empty value.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// How reasons are worded for the tracker: the engine's own sentences, or Sleeper's starter's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wording {
+    #[default]
+    Engine,
+    Sleeper,
+}
+
+impl Wording {
+    /// The reasons as the tracker records them, each once.
+    pub fn sentences(self, reasons: &[RejectionReason]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(reasons.len());
+        for reason in reasons {
+            let sentence = match self {
+                Wording::Engine => reason.to_string(),
+                Wording::Sleeper => reason.sleeper_sentence(),
+            };
+            if !out.contains(&sentence) {
+                out.push(sentence);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleeper_tracker_gets_the_starters_words_once_each() {
+        let reasons = [
+            RejectionReason::NullFile(0),
+            RejectionReason::NullFile(2),
+            RejectionReason::TableNotFound("t".into()),
+            RejectionReason::NullKeys { url: "s3://b/f.parquet".into(), column: "key".into(), nulls: 1 },
+        ];
+        assert_eq!(
+            Wording::Sleeper.sentences(&reasons),
+            ["One of the files was null", "Table not found", "key column key of s3://b/f.parquet holds 1 null values: keys may not be null"]
+        );
+        assert_eq!(Wording::Engine.sentences(&reasons)[..2], ["files[0] is null".to_string(), "files[2] is null".to_string()]);
+    }
+}
