@@ -276,5 +276,15 @@ async fn the_service_takes_jobs_from_a_sleeper_bulk_import_queue_and_deletes_eac
         check.status.success()
     });
     assert_eq!(instance.fixture("queue", "check").trim(), "CONSUMED");
+    // A job submitted over gRPC to the same service imports into the instance too.
+    let job = serde_json::json!({ "id": "grpc-job", "tableName": "queued", "files": ["input-bucket/queue/"] });
+    std::fs::write(instance.path("grpc-job.json"), job.to_string()).unwrap();
+    let submitted = Command::new(workspace_binary("bulk-import"))
+        .args(["submit", instance.path("grpc-job.json").to_str().unwrap(), "--server", &service.url(), "--wait", "-q"])
+        .output()
+        .unwrap();
+    assert!(submitted.status.success(), "{}", text(&submitted));
+    let status = instance.bulk_import("sleeper-queue-config", &["job", "status", "grpc-job"]);
+    assert!(text(&status).contains("job grpc-job: FINISHED"), "{}", text(&status));
     drop(service);
 }
