@@ -53,16 +53,9 @@ impl Committer {
 
     /// The request's message body (`StateStoreCommitRequestSerDe`).
     pub async fn message(&self, table_id: &str, transaction: &TransactionJson) -> Result<String> {
-        let json = serde_json::to_string(&transaction.body()).map_err(|e| Error::Corrupt {
-            what: "commit request",
-            location: table_id.to_string(),
-            reason: e.to_string(),
-        })?;
-        let message = match store_body_if_too_big(&self.data_bucket, table_id, json).await? {
-            Body::Inline(body) => {
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                json!({ "tableId": table_id, "transactionType": transaction.type_name(), "transaction": body })
-            }
+        let body = transaction.body();
+        let message = match store_body_if_too_big(&self.data_bucket, table_id, body.to_string()).await? {
+            Body::Inline(_) => json!({ "tableId": table_id, "transactionType": transaction.type_name(), "transaction": body }),
             Body::InDataBucket { key } => json!({ "tableId": table_id, "transactionType": transaction.type_name(), "bodyKey": key }),
         };
         Ok(message.to_string())

@@ -59,7 +59,7 @@ impl Default for TaskId {
 pub async fn open(config_bucket: &str, stores: &Arc<ObjectStores>, task_id: TaskId) -> Result<Backend> {
     let instance = Arc::new(InstanceProperties::load(config_bucket, stores).await?);
     let clients = aws::Clients::from_environment().await;
-    let tables = Arc::new(tables::SleeperTables::new(instance.clone(), stores.clone())?);
+    let tables = Arc::new(tables::SleeperTables::new(instance.clone(), stores)?);
     let index = Arc::new(table_index::DynamoTableIndex::new(&instance, clients.dynamo.clone())?);
     let state_stores = Arc::new(state_store::SleeperStateStores::new(&instance, clients.clone(), stores, task_id.clone())?);
     let tracker = Arc::new(tracker::SleeperJobTracker::new(&instance, clients.dynamo.clone(), index.clone(), task_id)?);

@@ -94,27 +94,22 @@ pub fn resolve_properties(instance: &InstanceProperties, table: &BTreeMap<String
 #[derive(Debug)]
 pub struct SleeperTables {
     instance: Arc<InstanceProperties>,
-    stores: Arc<ObjectStores>,
     config_root: Location,
     data_root: Location,
     data_root_url: String,
 }
 
 impl SleeperTables {
-    pub fn new(instance: Arc<InstanceProperties>, stores: Arc<ObjectStores>) -> Result<Self> {
-        let config_root = instance.config_root(&stores)?;
-        let data_root = instance.data_bucket(&stores)?;
+    pub fn new(instance: Arc<InstanceProperties>, stores: &ObjectStores) -> Result<Self> {
+        let config_root = instance.config_root(stores)?;
+        let data_root = instance.data_bucket(stores)?;
         let data_root_url = instance.data_root_url()?;
-        Ok(SleeperTables { instance, stores, config_root, data_root, data_root_url })
+        Ok(SleeperTables { instance, config_root, data_root, data_root_url })
     }
 
     /// The data bucket: where tables' files, snapshots and large transactions are.
     pub fn data_root(&self) -> &Location {
         &self.data_root
-    }
-
-    pub fn stores(&self) -> &Arc<ObjectStores> {
-        &self.stores
     }
 }
 

@@ -10,7 +10,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use bulk_import_core::store::ObjectStores;
 use object_store::ObjectStoreExt;
 
 use super::EXIT_FAILED;
@@ -30,7 +29,7 @@ pub async fn sleeper_driver(s3: &S3Args, args: SleeperDriverArgs) -> anyhow::Res
     tracing::info!("driving job {job_id} run {job_run_id} as task {task_id} ({mode})");
     let store = format!("sleeper://{config_bucket}");
     let driver = Driver::open_as(&store, s3.options(), EngineChoice::Embedded(engine_config(&engine)), TaskId(task_id)).await?;
-    let raw_json = take_job(driver.stores(), &driver, &config_bucket, &job_id, &job_run_id).await?;
+    let raw_json = take_job(&driver, &config_bucket, &job_id, &job_run_id).await?;
     let accepted = match driver.validate_accepted(&raw_json, job_run_id.clone()).await? {
         Reloaded::Runnable(accepted) => accepted,
         Reloaded::NoLongerValid(reason) => {
@@ -57,12 +56,12 @@ pub async fn sleeper_driver(s3: &S3Args, args: SleeperDriverArgs) -> anyhow::Res
 }
 
 /// Reads the job the starter left for this run, and deletes it.
-async fn take_job(stores: &ObjectStores, driver: &Driver, config_bucket: &str, job_id: &str, job_run_id: &str) -> anyhow::Result<String> {
+async fn take_job(driver: &Driver, config_bucket: &str, job_id: &str, job_run_id: &str) -> anyhow::Result<String> {
     let instance = driver.backend().table_properties.instance_properties().await?;
     let bucket = instance
         .raw(BULK_IMPORT_BUCKET)
         .with_context(|| format!("{BULK_IMPORT_BUCKET} is not set in the instance of {config_bucket}: has a bulk import stack been deployed?"))?;
-    let location = stores.resolve(&format!("s3://{bucket}/bulk_import/{job_id}-{job_run_id}.json"))?;
+    let location = driver.stores().resolve(&format!("s3://{bucket}/bulk_import/{job_id}-{job_run_id}.json"))?;
     let bytes = location.store.get(&location.path).await.with_context(|| format!("cannot read the job from {}", location.url()))?.bytes().await?;
     location.store.delete(&location.path).await.with_context(|| format!("cannot delete {}", location.url()))?;
     String::from_utf8(bytes.to_vec()).with_context(|| format!("{} is not UTF-8", location.url()))
