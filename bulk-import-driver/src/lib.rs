@@ -20,4 +20,4 @@ pub mod service;
 pub mod tools;
 
 pub use driver::{Driver, EngineChoice, JobOutcome, JobSummary, RunControl, RunOptions};
-pub use execution::engine::{Engine, EngineConfig};
+pub use execution::engine::{EmbeddedEngine, Engine, EngineConfig};

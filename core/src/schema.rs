@@ -173,6 +173,24 @@ impl Schema {
         let fields: Vec<Field> = self.all_fields().map(|f| Field::new(&f.name, f.field_type.arrow_type(), f.nullable)).collect();
         Arc::new(ArrowSchema::new(fields))
     }
+
+    /// The table's columns as the engine holds them between reading and writing: top-level
+    /// strings and byte arrays as views (`Utf8View`, `BinaryView`). Gathering rows into sorted
+    /// order then moves 16-byte views, with values of up to 12 bytes inline, instead of copying
+    /// every value into a new buffer; the Parquet files written are the same.
+    pub fn scan_arrow_schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .arrow_schema()
+            .fields()
+            .iter()
+            .map(|field| match field.data_type() {
+                DataType::Utf8 => field.as_ref().clone().with_data_type(DataType::Utf8View),
+                DataType::Binary => field.as_ref().clone().with_data_type(DataType::BinaryView),
+                _ => field.as_ref().clone(),
+            })
+            .collect();
+        Arc::new(ArrowSchema::new(fields))
+    }
 }
 
 #[cfg(test)]

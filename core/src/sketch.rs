@@ -13,7 +13,7 @@
 
 use std::cmp::Ordering;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
@@ -224,6 +224,14 @@ enum FieldSketch {
     Bytes(QuantilesSketch<JavaBytes>),
 }
 
+fn update_strings<'a>(sketch: &mut QuantilesSketch<JavaString>, values: impl ArrayAccessor<Item = &'a str> + Copy) {
+    sketch.update_rows(values.len(), |i| JavaString(values.value(i).into()), |a, b| java_string_cmp(values.value(a), values.value(b)));
+}
+
+fn update_bytes<'a>(sketch: &mut QuantilesSketch<JavaBytes>, values: impl ArrayAccessor<Item = &'a [u8]> + Copy) {
+    sketch.update_rows(values.len(), |i| JavaBytes(values.value(i).into()), |a, b| signed_bytes_cmp(values.value(a), values.value(b)));
+}
+
 /// The sketches of one data file: one per row-key field.
 #[derive(Debug)]
 pub struct Sketches {
@@ -237,8 +245,8 @@ impl Sketches {
             .iter()
             .map(|t| match t {
                 DataType::Int32 | DataType::Int64 => Ok(FieldSketch::Long(QuantilesSketch::default())),
-                DataType::Utf8 => Ok(FieldSketch::String(QuantilesSketch::default())),
-                DataType::Binary => Ok(FieldSketch::Bytes(QuantilesSketch::default())),
+                DataType::Utf8 | DataType::Utf8View => Ok(FieldSketch::String(QuantilesSketch::default())),
+                DataType::Binary | DataType::BinaryView => Ok(FieldSketch::Bytes(QuantilesSketch::default())),
                 other => Err(Error::Sketch(format!("no sketch for row keys of type {other}"))),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -260,14 +268,10 @@ impl Sketches {
                     let values = column.as_primitive::<Int32Type>().values();
                     s.update_rows(values.len(), |i| i64::from(values[i]), |a, b| values[a].cmp(&values[b]));
                 }
-                (FieldSketch::String(s), DataType::Utf8) => {
-                    let values = column.as_string::<i32>();
-                    s.update_rows(values.len(), |i| JavaString(values.value(i).into()), |a, b| java_string_cmp(values.value(a), values.value(b)));
-                }
-                (FieldSketch::Bytes(s), DataType::Binary) => {
-                    let values = column.as_binary::<i32>();
-                    s.update_rows(values.len(), |i| JavaBytes(values.value(i).into()), |a, b| signed_bytes_cmp(values.value(a), values.value(b)));
-                }
+                (FieldSketch::String(s), DataType::Utf8) => update_strings(s, column.as_string::<i32>()),
+                (FieldSketch::String(s), DataType::Utf8View) => update_strings(s, column.as_string_view()),
+                (FieldSketch::Bytes(s), DataType::Binary) => update_bytes(s, column.as_binary::<i32>()),
+                (FieldSketch::Bytes(s), DataType::BinaryView) => update_bytes(s, column.as_binary_view()),
                 (_, other) => return Err(Error::Sketch(format!("a row key column of type {other} does not match its sketch"))),
             }
         }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::execution::engine::EmbeddedEngine;
+
 #[derive(Debug, Parser)]
 #[command(name = "bulk-import", version, about = "Bulk import into Sleeper tables on DataFusion and Ballista")]
 pub struct Cli {
@@ -173,6 +175,11 @@ pub struct EngineArgs {
     /// repeat for more.
     #[arg(long = "setting", value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
+    /// How the embedded engine runs plans: in this process on DataFusion, rows exchanged in
+    /// memory (the default), or on a Ballista scheduler and executor in this process, rows
+    /// exchanged through shuffle files as in a distributed deployment.
+    #[arg(long, env = "BULK_IMPORT_EMBEDDED_ENGINE", value_enum, default_value_t)]
+    pub embedded_engine: EmbeddedEngine,
 }
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {

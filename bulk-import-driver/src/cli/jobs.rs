@@ -31,7 +31,7 @@ fn describe(event: &JobEvent) -> String {
             format!("PARTITIONS SPLIT: {leaves_before} leaves to {leaves_after} (transaction {transaction_number})")
         }
         JobEvent::Running { engine_job_id, seconds_since_started, .. } => {
-            format!("RUNNING as Ballista job {engine_job_id}, {seconds_since_started:.3} s after submission")
+            format!("RUNNING as engine job {engine_job_id}, {seconds_since_started:.3} s after submission")
         }
         JobEvent::FilesWritten { files_written, rows_written, .. } => format!("FILES WRITTEN: {files_written} files, {rows_written} rows"),
         JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, committed_when_files_added, .. } => {

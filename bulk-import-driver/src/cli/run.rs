@@ -34,6 +34,7 @@ pub(super) fn engine_config(args: &EngineArgs) -> EngineConfig {
         config.spill_dir.clone_from(dir);
     }
     config.settings.clone_from(&args.settings);
+    config.embedded = args.embedded_engine;
     config
 }
 

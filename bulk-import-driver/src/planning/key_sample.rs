@@ -31,7 +31,8 @@ pub const MIN_SAMPLE_ROWS: usize = 20_000;
 
 /// About `target_rows` rows of the table's `keys` columns (with the table's types), from all files.
 pub async fn sample_keys(files: &[InputFile], table: &Table, keys: &[KeyField], target_rows: usize) -> Result<RecordBatch> {
-    let table_schema = table.schema().arrow_schema();
+    // The cuts are compared with the scanned rows, so they have the scan's types.
+    let table_schema = table.schema().scan_arrow_schema();
     let indices = keys.iter().map(|k| table_schema.index_of(&k.name)).collect::<Result<Vec<_>, _>>()?;
     let key_schema: SchemaRef = Arc::new(table_schema.project(&indices)?);
     let total: u64 = files.iter().map(|f| f.rows).sum();

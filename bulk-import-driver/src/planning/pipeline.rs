@@ -61,7 +61,7 @@ pub fn sort_and_write(shuffled: Arc<dyn ExecutionPlan>, input: &PlanInput<'_>) -
 /// A Parquet scan of the input, read with the table's schema in `read_parallelism` tasks; one
 /// scan per object store.
 pub fn scan(table: &Table, files: &[InputFile], read_parallelism: usize) -> Result<Arc<dyn ExecutionPlan>> {
-    let table_schema = table.schema().arrow_schema();
+    let table_schema = table.schema().scan_arrow_schema();
     let mut by_store: BTreeMap<String, Vec<PartitionedFile>> = BTreeMap::new();
     for file in files {
         by_store

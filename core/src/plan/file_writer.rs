@@ -23,6 +23,7 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::properties::WriterProperties;
 use url::Url;
 
@@ -194,6 +195,13 @@ struct Written {
     bytes: Vec<u64>,
 }
 
+/// Files carry only the Parquet schema, as Sleeper's own do: the rows arrive with strings and
+/// byte arrays as views ([`crate::schema::Schema::scan_arrow_schema`]), and an embedded Arrow
+/// schema would tell readers to read them back as views.
+fn writer_options(properties: &WriterProperties) -> ArrowWriterOptions {
+    ArrowWriterOptions::new().with_properties(properties.clone()).with_skip_arrow_metadata(true)
+}
+
 async fn write_partition(
     mut input: SendableRecordBatchStream,
     config: &FileWriterConfig,
@@ -247,7 +255,7 @@ async fn write_partition(
                 attempt.record_file(&file_id.to_string(), &url).await?;
                 check_not_abandoned(&attempt).await?;
                 let sink = BufWriter::new(data_store.clone(), path.clone());
-                let writer = AsyncArrowWriter::try_new(sink, file_schema.clone(), Some(WriterProperties::clone(&properties)))?;
+                let writer = AsyncArrowWriter::try_new_with_options(sink, file_schema.clone(), writer_options(&properties))?;
                 let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
                 current = Some(OpenFile { leaf, url, path, rows: 0, writer, sketches });
             }

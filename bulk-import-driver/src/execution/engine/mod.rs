@@ -1,27 +1,28 @@
-//! The execution engine: a Ballista scheduler and its executors, either started in this process
-//! (the embedded default) or reached over the network. Plans are submitted to the scheduler as
-//! physical plans the same way in both cases, with the project's codec.
+//! The execution engine. Embedded, plans run in this process on DataFusion ([`in_process`]),
+//! or on a Ballista scheduler and executor started in this process; distributed, on a Ballista
+//! scheduler reached over the network ([`ballista`]). The plan is the same in every case.
 
+mod ballista;
+mod in_process;
 mod scheduler_client;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 use bulk_import_core::codec::BulkImportCodec;
 use bulk_import_core::store::ObjectStores;
 use datafusion::common::{DataFusionError, Result};
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
+use ballista::BallistaRunner;
+use in_process::InProcessRunner;
 pub use scheduler_client::SchedulerClient;
 
 /// Resources of the embedded engine. Defaults come from the machine.
@@ -35,6 +36,8 @@ pub struct EngineConfig {
     pub spill_dir: PathBuf,
     /// DataFusion (`datafusion.*`) and Ballista (`ballista.*`) session settings for every job.
     pub settings: Vec<(String, String)>,
+    /// How plans run.
+    pub embedded: EmbeddedEngine,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +47,7 @@ impl Default for EngineConfig {
             memory_pool_bytes: default_memory_pool_bytes(),
             spill_dir: std::env::temp_dir(),
             settings: Vec::new(),
+            embedded: EmbeddedEngine::default(),
         }
     }
 }
@@ -139,18 +143,32 @@ fn apply_settings(config: &mut SessionConfig, settings: &[(String, String)]) -> 
     Ok(())
 }
 
-/// A Ballista scheduler to run plans on, and the session they run in.
+/// How the embedded engine runs plans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmbeddedEngine {
+    /// DataFusion in this process, exchanging rows between the stages in memory.
+    #[default]
+    InProcess,
+    /// A Ballista scheduler and executor in this process, exchanging rows through shuffle files
+    /// as a distributed deployment does.
+    Ballista,
+}
+
+/// Where plans run.
+enum Runner {
+    InProcess(InProcessRunner),
+    Ballista(BallistaRunner),
+}
+
+/// The engine jobs run on, and the session they run in.
 pub struct Engine {
-    scheduler: SchedulerClient,
+    runner: Runner,
     session_config: SessionConfig,
-    session_id: String,
-    codec: Arc<BulkImportCodec>,
     parallelism: usize,
 }
 
 impl Engine {
-    /// Starts a scheduler and an executor in this process, on loopback ports the OS picks.
-    /// The executor reads and writes through `stores`.
+    /// Starts the embedded engine: it reads and writes through `stores`.
     pub async fn start_embedded(config: EngineConfig, stores: Arc<ObjectStores>) -> Result<Self> {
         let codec = Arc::new(BulkImportCodec::new());
         let session_config = session_config(config.parallelism, codec.clone(), shuffle_buffer_per_task(&config), &config.settings)?;
@@ -159,17 +177,13 @@ impl Engine {
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![config.spill_dir.clone()])))
             .with_object_store_registry(stores)
             .build_arc()?;
-        let state = SessionStateBuilder::new().with_config(session_config.clone()).with_runtime_env(runtime).with_default_features().build();
-
-        let address =
-            ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let url = format!("http://{address}");
-        let scheduler = SchedulerClient::connect(&url, Duration::from_secs(5)).await?;
-        let executor_link = SchedulerGrpcClient::connect(url.clone()).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        ballista_executor::new_standalone_executor_from_state(executor_link, config.parallelism, &state)
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Engine { scheduler, session_id: state.session_id().to_string(), session_config, codec, parallelism: config.parallelism })
+        let runner = match config.embedded {
+            EmbeddedEngine::InProcess => Runner::InProcess(InProcessRunner::new(runtime)),
+            EmbeddedEngine::Ballista => {
+                Runner::Ballista(BallistaRunner::start_in_process(&session_config, runtime, codec, config.parallelism).await?)
+            }
+        };
+        Ok(Engine { runner, session_config, parallelism: config.parallelism })
     }
 
     /// Uses the Ballista scheduler at `url`, whose executors have `parallelism` task slots in
@@ -178,8 +192,8 @@ impl Engine {
         let codec = Arc::new(BulkImportCodec::new());
         // The executors' pools are theirs to know; they bound what the shuffle writers hold.
         let session_config = session_config(parallelism, codec.clone(), 0, settings)?;
-        let scheduler = SchedulerClient::connect(url, Duration::from_secs(10)).await?;
-        Ok(Engine { scheduler, session_config, session_id: uuid::Uuid::new_v4().to_string(), codec, parallelism })
+        let runner = Runner::Ballista(BallistaRunner::connect(url, codec).await?);
+        Ok(Engine { runner, session_config, parallelism })
     }
 
     /// The task slots plans are sized for.
@@ -187,12 +201,14 @@ impl Engine {
         self.parallelism
     }
 
-    /// Submits a plan; returns the scheduler's id for the job.
     /// Submits `plan` for the job `job_id`, with the job's own session settings on top of the
-    /// engine's.
+    /// engine's; returns the engine's id for the run.
     pub async fn submit(&self, plan: Arc<dyn ExecutionPlan>, job_id: &str, settings: &[(String, String)]) -> Result<String> {
         let session_config = self.session_for(job_id, settings)?;
-        self.scheduler.submit(plan, self.codec.as_ref(), &self.session_id, &session_config).await
+        match &self.runner {
+            Runner::InProcess(runner) => Ok(runner.submit(plan, session_config)),
+            Runner::Ballista(runner) => runner.submit(plan, &session_config).await,
+        }
     }
 
     /// The session a job runs in: the engine's, named for the job, with `settings` applied;
@@ -203,14 +219,21 @@ impl Engine {
         Ok(config)
     }
 
-    /// Waits for a submitted job and collects its output.
+    /// Waits for a submitted run and collects its output; `on_running` is called once its
+    /// first tasks run.
     pub async fn wait(&self, engine_job_id: &str, on_running: impl FnOnce()) -> Result<Vec<RecordBatch>> {
-        self.scheduler.wait(engine_job_id, on_running).await
+        match &self.runner {
+            Runner::InProcess(runner) => runner.wait(engine_job_id, on_running).await,
+            Runner::Ballista(runner) => runner.scheduler.wait(engine_job_id, on_running).await,
+        }
     }
 
-    /// Stops a submitted job's tasks.
+    /// Stops a submitted run's tasks; true if it was still running.
     pub async fn cancel(&self, engine_job_id: &str) -> Result<bool> {
-        self.scheduler.cancel(engine_job_id).await
+        match &self.runner {
+            Runner::InProcess(runner) => Ok(runner.cancel(engine_job_id)),
+            Runner::Ballista(runner) => runner.scheduler.cancel(engine_job_id).await,
+        }
     }
 }
 
