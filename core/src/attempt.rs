@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! <table dir>/bulk_import/<job id>/<run id>/
-//!     files/<file uuid>      a writer names each data file here before it starts it, so that
-//!                            every file of an attempt can be found and deleted
+//!     files/<uuid>           a writer names the data files it is about to start here, one URL
+//!                            a line, before it starts them, so that every file of an attempt
+//!                            can be found and deleted
 //!     progress/<task>.json   each writer task's files and rows so far (TaskProgressRecord)
 //!     abandoned              the driver gave the attempt up: writers stop, late files go
 //!     manifest.json          the files the plan returned, written before the commit
@@ -90,10 +91,14 @@ impl AttemptDir {
 
     // The writer's side.
 
-    /// Names a data file before a writer starts it.
-    pub async fn record_file(&self, file_id: &str, url: &str) -> Result<()> {
-        let marker = self.location.child(FILES).child(file_id);
-        marker.store.put(&marker.path, PutPayload::from(url.as_bytes().to_vec())).await?;
+    /// Names data files before a writer starts them: one marker object for all of them, so
+    /// that a task writing thousands of small files does not write thousands of markers.
+    pub async fn record_files(&self, urls: &[String]) -> Result<()> {
+        if urls.is_empty() {
+            return Ok(());
+        }
+        let marker = self.location.child(FILES).child(&uuid::Uuid::new_v4().to_string());
+        marker.store.put(&marker.path, PutPayload::from(urls.join("\n").into_bytes())).await?;
         Ok(())
     }
 
@@ -171,9 +176,10 @@ impl AttemptDir {
         let listed: Vec<_> = markers.store.list(Some(&markers.path)).try_collect().await?;
         let mut deleted = 0;
         for marker in listed {
-            let url = String::from_utf8_lossy(&markers.store.get(&marker.location).await?.bytes().await?).into_owned();
-            if !keep.contains(&url) {
-                let file = stores.resolve(&url)?;
+            let urls = String::from_utf8_lossy(&markers.store.get(&marker.location).await?.bytes().await?).into_owned();
+            // A marker may name files its writer never started: they are not there to delete.
+            for url in urls.lines().filter(|url| !keep.contains(*url)) {
+                let file = stores.resolve(url)?;
                 if delete_if_present(&file).await? {
                     deleted += 1;
                 }

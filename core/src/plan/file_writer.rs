@@ -28,6 +28,7 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::attempt::{AttemptDir, TaskProgressRecord};
+use crate::plan::writer_ledger::WriterLedger;
 use crate::properties::ParquetSettings;
 use crate::sketch::{Sketches, sketches_path};
 use crate::store::{Location, join_url};
@@ -171,14 +172,6 @@ fn resolve(context: &TaskContext, url: &str) -> Result<Location> {
     Ok(Location { store_url, store, path })
 }
 
-/// Stops a writer whose attempt the driver gave up.
-async fn check_not_abandoned(attempt: &AttemptDir) -> Result<()> {
-    if attempt.is_abandoned().await? {
-        return Err(DataFusionError::Execution("the driver abandoned this attempt".into()));
-    }
-    Ok(())
-}
-
 struct OpenFile {
     leaf: u32,
     url: String,
@@ -215,9 +208,21 @@ async fn write_partition(
     let row_key_types: Vec<DataType> = file_schema.fields()[..config.row_key_count].iter().map(|f| f.data_type().clone()).collect();
     let properties = config.parquet.writer_properties(&file_schema, config.row_key_count, config.sort_key_count);
     let Location { store: data_store, path: data_root, .. } = resolve(context, &config.data_root_url)?;
-    let attempt = AttemptDir::at(resolve(context, &config.attempt_dir_url)?);
+    let mut ledger = WriterLedger::new(AttemptDir::at(resolve(context, &config.attempt_dir_url)?), partition);
     let data_store_url = Url::parse(&config.data_root_url).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let store_prefix = format!("{}://{}", data_store_url.scheme(), data_store_url.host_str().unwrap_or(""));
+    let file_path = |leaf: u32| -> Result<Path> {
+        let partition_id = config
+            .leaf_partition_ids
+            .get(leaf as usize)
+            .ok_or_else(|| DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree")))?;
+        Ok(data_root
+            .clone()
+            .join(config.table_id.as_str())
+            .join("data")
+            .join(format!("partition_{partition_id}").as_str())
+            .join(format!("{}.parquet", uuid::Uuid::new_v4()).as_str()))
+    };
     let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
     let mut current: Option<OpenFile> = None;
     while let Some(batch) = input.next().await {
@@ -225,35 +230,34 @@ async fn write_partition(
         let leaves = batch.column(leaf_index).as_primitive::<UInt32Type>().clone();
         let data = batch.project(&data_columns)?;
         let data = RecordBatch::try_new(file_schema.clone(), data.columns().to_vec())?;
-        let mut start = 0;
-        while start < batch.num_rows() {
-            let leaf = leaves.value(start);
-            let end = (start..batch.num_rows()).find(|&i| leaves.value(i) != leaf).unwrap_or(batch.num_rows());
+        let runs = leaf_runs(leaves.values());
+        // The files this batch starts, named in one marker before any of them is started.
+        let mut starts = Vec::new();
+        let mut last_leaf = current.as_ref().map(|f| f.leaf);
+        for &(leaf, _, _) in &runs {
+            if last_leaf.is_some_and(|last| leaf < last) {
+                return Err(DataFusionError::Internal(format!(
+                    "rows of leaf {leaf} arrived after leaf {}: the writer's input is not sorted by leaf",
+                    last_leaf.unwrap_or_default()
+                )));
+            }
+            if last_leaf != Some(leaf) {
+                let path = file_path(leaf)?;
+                starts.push((leaf, join_url(&store_prefix, &path), path));
+            }
+            last_leaf = Some(leaf);
+        }
+        let urls: Vec<String> = starts.iter().map(|(_, url, _)| url.clone()).collect();
+        ledger.record_files(&urls).await?;
+        let mut starts = starts.into_iter();
+        for (leaf, start, end) in runs {
             if current.as_ref().is_none_or(|f| f.leaf != leaf) {
                 if let Some(previous) = current.take() {
-                    if leaf < previous.leaf {
-                        return Err(DataFusionError::Internal(format!(
-                            "rows of leaf {} arrived after leaf {}: the writer's input is not sorted by leaf",
-                            leaf, previous.leaf
-                        )));
-                    }
-                    close(previous, config, &mut written, &attempt, &data_store).await?;
-                    attempt.write_task_progress(partition, written.progress(false)).await?;
+                    close(previous, config, &mut written, &mut ledger, &data_store).await?;
+                    ledger.report(written.progress(false)).await?;
                 }
-                let partition_id = config
-                    .leaf_partition_ids
-                    .get(leaf as usize)
-                    .ok_or_else(|| DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree")))?;
-                let file_id = uuid::Uuid::new_v4();
-                let path = data_root
-                    .clone()
-                    .join(config.table_id.as_str())
-                    .join("data")
-                    .join(format!("partition_{partition_id}").as_str())
-                    .join(format!("{file_id}.parquet").as_str());
-                let url = join_url(&store_prefix, &path);
-                attempt.record_file(&file_id.to_string(), &url).await?;
-                check_not_abandoned(&attempt).await?;
+                let (_, url, path) = starts.next().ok_or_else(|| DataFusionError::Internal("a leaf's file was not named".into()))?;
+                ledger.check_not_abandoned().await?;
                 let sink = BufWriter::new(data_store.clone(), path.clone());
                 let writer = AsyncArrowWriter::try_new_with_options(sink, file_schema.clone(), writer_options(&properties))?;
                 let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
@@ -266,13 +270,12 @@ async fn write_partition(
             }
             file.writer.write(&slice).await?;
             file.rows += (end - start) as u64;
-            start = end;
         }
     }
     if let Some(last) = current.take() {
-        close(last, config, &mut written, &attempt, &data_store).await?;
+        close(last, config, &mut written, &mut ledger, &data_store).await?;
     }
-    attempt.write_task_progress(partition, written.progress(true)).await?;
+    ledger.report(written.progress(true)).await?;
     let batch = RecordBatch::try_new(
         written_files_schema(),
         vec![
@@ -285,6 +288,19 @@ async fn write_partition(
     Ok(batch)
 }
 
+/// The runs of equal leaves in a batch sorted by leaf: (leaf, start, end) each.
+fn leaf_runs(leaves: &[u32]) -> Vec<(u32, usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < leaves.len() {
+        let leaf = leaves[start];
+        let end = start + leaves[start..].iter().position(|&l| l != leaf).unwrap_or(leaves.len() - start);
+        runs.push((leaf, start, end));
+        start = end;
+    }
+    runs
+}
+
 impl Written {
     fn progress(&self, done: bool) -> TaskProgressRecord {
         TaskProgressRecord { files: self.filenames.len() as u64, rows: self.rows.iter().sum(), done }
@@ -295,7 +311,7 @@ async fn close(
     mut file: OpenFile,
     config: &FileWriterConfig,
     written: &mut Written,
-    attempt: &AttemptDir,
+    ledger: &mut WriterLedger,
     data_store: &Arc<dyn ObjectStore>,
 ) -> Result<()> {
     file.writer.finish().await?;
@@ -303,7 +319,7 @@ async fn close(
     if let Some(sketches) = &file.sketches {
         data_store.put(&sidecar, PutPayload::from(sketches.to_bytes())).await?;
     }
-    if let Err(e) = check_not_abandoned(attempt).await {
+    if let Err(e) = ledger.check_not_abandoned().await {
         // The driver may already have swept the attempt: this file is ours to remove.
         let _ = data_store.delete(&file.path).await;
         let _ = data_store.delete(&sidecar).await;
@@ -317,4 +333,16 @@ async fn close(
         return Err(DataFusionError::Execution(format!("injected writer failure after {} files", written.filenames.len())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaf_runs;
+
+    #[test]
+    fn runs_of_equal_leaves_cover_the_batch() {
+        assert_eq!(leaf_runs(&[]), vec![]);
+        assert_eq!(leaf_runs(&[4]), vec![(4, 0, 1)]);
+        assert_eq!(leaf_runs(&[1, 1, 2, 5, 5, 5]), vec![(1, 0, 2), (2, 2, 3), (5, 3, 6)]);
+    }
 }

@@ -6,6 +6,7 @@ pub mod label_rows;
 pub mod leaf_partition;
 pub mod leaf_sort;
 pub mod proto_convert;
+pub mod writer_ledger;
 
 pub use file_writer::{FileWriterConfig, PartitionFileWriterExec, written_files_schema};
 pub use key_range::{KeyRangeExec, KeyRanges};

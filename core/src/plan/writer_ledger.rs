@@ -1,0 +1,63 @@
+//! A writer task's dealings with its run's [`AttemptDir`], at a rate that stays small when the
+//! task writes thousands of files of a thousand rows each: a table of 10,000 leaves.
+//!
+//! - Files are named before they are started, all the files a batch of rows starts in one
+//!   marker.
+//! - The abandoned mark is looked at before a file starts and after it is complete, but a look
+//!   that found no mark stands for [`ABANDON_CHECK_INTERVAL`]. The driver sweeps an abandoned
+//!   attempt twice, its `SWEEP_GRACE` (2 s) apart: a file started inside that interval
+//!   has its marker written before the second sweep lists the markers, and a file started after
+//!   it sees the mark. The interval is kept well below the grace.
+//! - Progress is rewritten at most every [`PROGRESS_INTERVAL`], and when the task ends.
+
+use std::time::{Duration, Instant};
+
+use datafusion::common::{DataFusionError, Result};
+
+use crate::attempt::{AttemptDir, TaskProgressRecord};
+
+/// How long a look that found no abandoned mark stands.
+pub const ABANDON_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a task's progress record is rewritten at most: the driver reads them every 500 ms.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+pub struct WriterLedger {
+    attempt: AttemptDir,
+    task: usize,
+    not_abandoned_at: Option<Instant>,
+    progress_at: Option<Instant>,
+}
+
+impl WriterLedger {
+    pub fn new(attempt: AttemptDir, task: usize) -> Self {
+        WriterLedger { attempt, task, not_abandoned_at: None, progress_at: None }
+    }
+
+    /// Names files before the task starts them.
+    pub async fn record_files(&self, urls: &[String]) -> Result<()> {
+        Ok(self.attempt.record_files(urls).await?)
+    }
+
+    /// Fails once the driver has abandoned the attempt. Ballista does not always stop a job's
+    /// running tasks when the job ends.
+    pub async fn check_not_abandoned(&mut self) -> Result<()> {
+        if self.not_abandoned_at.is_some_and(|at| at.elapsed() < ABANDON_CHECK_INTERVAL) {
+            return Ok(());
+        }
+        if self.attempt.is_abandoned().await? {
+            return Err(DataFusionError::Execution("the driver abandoned this attempt".into()));
+        }
+        self.not_abandoned_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Rewrites the task's progress record if the last is old enough, or if the task is done.
+    pub async fn report(&mut self, record: TaskProgressRecord) -> Result<()> {
+        if !record.done && self.progress_at.is_some_and(|at| at.elapsed() < PROGRESS_INTERVAL) {
+            return Ok(());
+        }
+        self.attempt.write_task_progress(self.task, record).await?;
+        self.progress_at = Some(Instant::now());
+        Ok(())
+    }
+}
