@@ -13,4 +13,5 @@ mod pre_split;
 mod routing_matches_java;
 mod sketches_oracle;
 mod validation;
+mod wide_table;
 mod writer_failure;
