@@ -216,6 +216,11 @@ class Bench:
         return wall, [(os.path.join(out, name), None, None) for name in os.listdir(out)]
 
 
+SHAPES = {
+    "standard": {"rows": 20_000_000, "files": 10, "leaves": 256},
+    "wide": {"rows": 10_000_000, "files": 10_000, "leaves": 10_000},
+}
+
 SYSTEMS = [
     ("embedded", "this project, embedded (`bulk-import run`)", Bench.embedded, True),
     ("distributed", "this project, scheduler + 2 executors + job service", Bench.distributed, True),
@@ -228,14 +233,20 @@ SYSTEMS = [
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin-dir", required=True)
-    parser.add_argument("--rows", type=int, default=20_000_000)
-    parser.add_argument("--leaves", type=int, default=256)
-    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="standard",
+                        help="standard: 20M rows in 10 files into 256 leaves; wide: 10M rows in 10,000 files into 10,000 "
+                             "leaves, with the embedded run of the same rows in 10 files into 256 leaves beside it")
+    parser.add_argument("--rows", type=int)
+    parser.add_argument("--leaves", type=int)
+    parser.add_argument("--files", type=int)
     parser.add_argument("--work", default="bench-run")
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
     parser.add_argument("--run-args", default="", help="more arguments for the embedded `bulk-import run`")
     parser.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args()
+    for name, value in SHAPES[args.shape].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     bench = Bench(args)
     bench.prepare()
     names = [name for name, *_ in SYSTEMS]
@@ -258,7 +269,26 @@ def main():
             count = verify.check_row_count([path for path, *_ in files], args.rows)
         print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
         results[name] = {"label": label, "wall": wall, "peak": peak, "files": count}
+    if args.shape == "wide" and "embedded" in chosen:
+        results["narrow"] = narrow_reference(args)
     report(bench, results)
+
+
+def narrow_reference(args):
+    """The embedded run of the same rows in 10 files into 256 leaves: what the wide shape's time
+    is measured against."""
+    narrow = argparse.Namespace(**{**vars(args), "files": 10, "leaves": 256, "work": os.path.join(args.work, "narrow")})
+    bench = Bench(narrow)
+    bench.prepare()
+    print("running embedded, 10 files into 256 leaves", file=sys.stderr)
+    rss = TreeRss()
+    try:
+        wall, files = bench.embedded(rss)
+    finally:
+        peak = rss.stop()
+    count = verify.check_output(files, args.rows)
+    print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
+    return {"label": "this project, embedded, the same rows in 10 files into 256 leaves", "wall": wall, "peak": peak, "files": count}
 
 
 def machine():
@@ -289,6 +319,8 @@ def report(bench, results):
     result = (f"RESULT rows={rows} embedded_rows_per_s_per_core={per_core} vs_spark={ratio('spark')} "
               f"vs_duckdb={ratio('duckdb')} vs_copy_floor={ratio('copy-floor', inverse=True)} "
               f"distributed_over_embedded={ratio('distributed')}")
+    if "narrow" in results:
+        result += f" shape=wide wide_over_narrow={embedded / results['narrow']['wall']:.3f}" if embedded else ""
     if not bench.args.no_record:
         record(bench, table, result)
     print(result)
@@ -308,8 +340,11 @@ def record(bench, table, result):
     section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
                f"files, {a.leaves} leaves, release build; {versions()}. Every output verified (sorted files, rows inside their "
                f"leaf, row count) before its time counts.\n\n{table}\n\n`{result}`\n{MARK_END}")
-    if MARK_START in text:
-        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: section, text, flags=re.S)
+    start, end = (MARK_START, MARK_END) if a.shape == "standard" else (MARK_START.replace("start", f"{a.shape} start"),
+                                                                        MARK_END.replace("end", f"{a.shape} end"))
+    section = section.replace(MARK_START, start).replace(MARK_END, end)
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     with open(path, "w") as f:
