@@ -184,7 +184,7 @@ class Bench:
                         sys.exit("the scheduler did not become ready with two executors")
                     time.sleep(0.1)
             service = free_port()
-            start("service", self.cli("serve", "--listen", f"127.0.0.1:{service}",
+            start("service", self.cli("serve", "--listen", f"127.0.0.1:{service}", "--allow-source", self.input,
                                       "--scheduler", f"http://127.0.0.1:{scheduler}", "--parallelism", str(int(half) * 2)))
             while "listening" not in open(os.path.join(self.logs, "service.log")).read():
                 time.sleep(0.05)

@@ -22,7 +22,7 @@ use crate::backends::{TaskId, open_backend};
 use crate::execution::engine::{Engine, EngineConfig};
 use crate::execution::progress::Progress;
 use crate::intake::rejection::Wording;
-use crate::intake::{Admission, RejectionReason};
+use crate::intake::{Admission, IntakePolicy, RejectionReason};
 
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +96,8 @@ pub struct Driver {
     pub(crate) engine: Engine,
     /// How rejections are worded in the tracker: Sleeper's starter's words in a Sleeper instance.
     pub(crate) wording: Wording,
+    /// What jobs may read: anything for the CLI, what its operator allows for a service.
+    pub(crate) policy: IntakePolicy,
 }
 
 impl Driver {
@@ -119,7 +121,14 @@ impl Driver {
             EngineChoice::Embedded(config) => Engine::start_embedded(config, stores.clone()).await?,
             EngineChoice::Remote { scheduler_url, parallelism, settings } => Engine::connect(&scheduler_url, parallelism, &settings).await?,
         };
-        Ok(Driver { stores, backend, engine, wording })
+        Ok(Driver { stores, backend, engine, wording, policy: IntakePolicy::default() })
+    }
+
+    /// Admits only jobs within `policy` from now on.
+    #[must_use]
+    pub fn with_policy(mut self, policy: IntakePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The store's tables, state stores and tracker.

@@ -50,6 +50,9 @@ pub enum JobEvent {
         /// The job as submitted, so that a job service can run it after a restart.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         raw_json: Option<String>,
+        /// The name of the token that submitted the job to a job service that requires tokens.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        submitted_by: Option<String>,
         /// `sparkConf` keys that mean nothing to this engine and were ignored.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         warnings: Vec<String>,

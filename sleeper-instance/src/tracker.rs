@@ -330,6 +330,7 @@ fn event_of(item: &Item, table_id: &str, table_name: Option<String>) -> Option<J
             input_rows: 0,
             class_name: String::new(),
             raw_json: None,
+            submitted_by: None,
             warnings: Vec::new(),
             platform_spec: BTreeMap::new(),
             run_id,

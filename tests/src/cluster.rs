@@ -63,6 +63,10 @@ impl Process {
         let _ = self.child.wait();
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -201,6 +205,10 @@ impl Service {
             args.extend(["--parallelism".into(), "2".into(), "--memory-pool".into(), "512MiB".into()]);
         }
         args.extend(extra.iter().map(std::string::ToString::to_string));
+        // A service must be told what jobs may read; tests of that say so themselves.
+        if !extra.iter().any(|a| a.starts_with("--allow-source")) {
+            args.push("--allow-any-source".into());
+        }
         let mut process = Process::start(name, &workspace_binary("bulk-import"), &args, env, &dir.join("logs"));
         wait_until("the job service to listen", Duration::from_mins(1), || {
             process.assert_running();

@@ -110,6 +110,8 @@ pub struct RunArgs {
     /// Print only the outcome.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub security: ClientSecurityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +143,59 @@ pub struct ServeArgs {
     pub shuffle_partitions: Option<usize>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub security: ServeSecurityArgs,
+}
+
+/// Who may use the job service, and what their jobs may read.
+#[derive(Debug, Args)]
+pub struct ServeSecurityArgs {
+    /// A source jobs may read: `s3://bucket/prefix/` or a local directory; repeat for more. A
+    /// job naming anything else is rejected. Local paths are judged after `..` and symlinks.
+    #[arg(long = "allow-source", value_name = "PREFIX", env = "BULK_IMPORT_ALLOW_SOURCES", value_delimiter = ',')]
+    pub allow_sources: Vec<String>,
+    /// Let jobs read anything the service can: only for a service that trusts every caller.
+    #[arg(long, env = "BULK_IMPORT_ALLOW_ANY_SOURCE", conflicts_with = "allow_sources")]
+    pub allow_any_source: bool,
+    /// The most input files a job may have, after directories are expanded.
+    #[arg(long, env = "BULK_IMPORT_MAX_INPUT_FILES", default_value_t = 100_000)]
+    pub max_input_files: usize,
+    /// The largest job JSON taken, in bytes.
+    #[arg(long, env = "BULK_IMPORT_MAX_JOB_JSON_BYTES", default_value_t = 16 << 20)]
+    pub max_job_json_bytes: usize,
+    /// The most accepted jobs waiting to run; beyond it a submission is refused with
+    /// RESOURCE_EXHAUSTED and nothing is recorded.
+    #[arg(long, env = "BULK_IMPORT_MAX_QUEUED_JOBS", default_value_t = 1_000)]
+    pub max_queued_jobs: usize,
+    /// Bearer tokens callers must present: one `NAME TOKEN` a line (`#` starts a comment).
+    /// Reread on SIGHUP. The name is recorded with each job its token submits.
+    #[arg(long, env = "BULK_IMPORT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The service's TLS certificate chain (PEM); with `--tls-key`, the service speaks TLS only.
+    #[arg(long, env = "BULK_IMPORT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "BULK_IMPORT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "BULK_IMPORT_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// How a client reaches a job service that requires TLS or a token.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ClientSecurityArgs {
+    /// The CA (PEM) that signed the service's certificate; the URL then uses https.
+    #[arg(long, env = "BULK_IMPORT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// A file holding the bearer token to present (its first line, or the token of a
+    /// `NAME TOKEN` line).
+    #[arg(long, env = "BULK_IMPORT_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// The bearer token to present. Prefer the environment to the command line, which others
+    /// on the machine can read.
+    #[arg(long, env = "BULK_IMPORT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +211,8 @@ pub struct SubmitArgs {
     /// Print only the outcome.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub security: ClientSecurityArgs,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +257,8 @@ pub enum JobCommand {
         /// Ask a running job service (http://host:port) instead of reading the store.
         #[arg(long, env = "BULK_IMPORT_SERVER")]
         server: Option<String>,
+        #[command(flatten)]
+        security: ClientSecurityArgs,
     },
     /// List jobs.
     List {
@@ -213,6 +272,8 @@ pub enum JobCommand {
         /// Ask a running job service (http://host:port) instead of reading the store.
         #[arg(long, env = "BULK_IMPORT_SERVER")]
         server: Option<String>,
+        #[command(flatten)]
+        security: ClientSecurityArgs,
     },
 }
 
@@ -266,6 +327,27 @@ pub struct CopyFloorArgs {
     /// Input files or directories, as in a job's `files`.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+}
+
+impl ClientSecurityArgs {
+    /// Reads the CA and the token the arguments name.
+    pub fn client_security(&self) -> anyhow::Result<crate::service::client::ClientSecurity> {
+        use crate::service::client::ClientSecurity;
+        use anyhow::Context;
+        let tls_ca_pem = match &self.tls_ca {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA {}", path.display()))?),
+            None => None,
+        };
+        let token = match (&self.token, &self.token_file) {
+            (Some(token), _) => Some(token.trim().to_string()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the token file {}", path.display()))?;
+                Some(ClientSecurity::token_from_file(&text)?)
+            }
+            (None, None) => None,
+        };
+        Ok(ClientSecurity { tls_ca_pem, token })
+    }
 }
 
 #[cfg(test)]

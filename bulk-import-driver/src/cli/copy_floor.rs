@@ -9,13 +9,14 @@ use bulk_import_core::store::ObjectStores;
 
 use crate::backends::{TaskId, open_backend};
 use crate::cli::args::CopyFloorArgs;
+use crate::intake::IntakePolicy;
 use crate::intake::inputs::validate_inputs;
 use crate::tools::copy_floor::copy;
 
 pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorArgs) -> anyhow::Result<ExitCode> {
     let backend = open_backend(store, &stores, TaskId::default()).await?;
     let table = backend.table_by_name(&args.table).await?.with_context(|| format!("no table named {:?}", args.table))?;
-    let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema())
+    let files = validate_inputs(&stores, &backend.root, &args.inputs, table.schema(), &IntakePolicy::default())
         .await
         .map_err(|reasons| anyhow::anyhow!("the input cannot be read:\n  {}", crate::intake::rejection::sentences(&reasons).join("\n  ")))?;
     let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);

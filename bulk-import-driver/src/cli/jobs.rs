@@ -8,7 +8,7 @@ use bulk_import_core::backend::Backend;
 use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord};
 use bulk_import_proto::service as api;
 
-use crate::cli::args::JobCommand;
+use crate::cli::args::{ClientSecurityArgs, JobCommand};
 use crate::service::client;
 use crate::service::grpc::{status_from_api, status_to_api};
 
@@ -69,8 +69,8 @@ fn record_from_api(job: api::Job) -> anyhow::Result<JobRecord> {
     Ok(JobRecord { job_id: job.job_id, status, table_name, events, rejected_submissions: vec![] })
 }
 
-async fn remote_jobs(server: &str, command: &JobCommand) -> anyhow::Result<Vec<JobRecord>> {
-    let mut client = client::connect(server).await?;
+async fn remote_jobs(server: &str, security: &ClientSecurityArgs, command: &JobCommand) -> anyhow::Result<Vec<JobRecord>> {
+    let mut client = client::connect_with(server, &security.client_security()?).await?;
     let jobs = match command {
         JobCommand::Status { id, .. } => vec![client.get_job(api::GetJobRequest { job_id: id.clone() }).await?.into_inner()],
         JobCommand::List { table, status, .. } => {
@@ -88,11 +88,11 @@ pub async fn job<F>(backend: impl FnOnce() -> F, command: JobCommand) -> anyhow:
 where
     F: Future<Output = bulk_import_core::Result<Backend>>,
 {
-    let server = match &command {
-        JobCommand::Status { server, .. } | JobCommand::List { server, .. } => server.clone(),
+    let (server, security) = match &command {
+        JobCommand::Status { server, security, .. } | JobCommand::List { server, security, .. } => (server.clone(), security.clone()),
     };
     let jobs = if let Some(server) = &server {
-        remote_jobs(server, &command).await?
+        remote_jobs(server, &security, &command).await?
     } else {
         let tracker = backend().await?.job_tracker;
         match &command {

@@ -12,14 +12,15 @@ use tokio_stream::StreamExt;
 
 use super::progress_line::ProgressLine;
 use super::{EXIT_FAILED, EXIT_REJECTED, read};
-use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, SubmitArgs};
+use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, ServeSecurityArgs, SubmitArgs};
 use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
 use crate::execution::engine::EngineConfig;
 use crate::execution::progress::Progress;
+use crate::intake::{AllowedSources, IntakePolicy, SourcePrefix};
 use crate::service::client;
 use crate::service::grpc::status_from_api;
 use crate::service::recovery::RestartPolicy;
-use crate::service::{ServiceConfig, serve as serve_jobs};
+use crate::service::{ServiceConfig, SubmissionLimits, TlsFiles, serve as serve_jobs};
 use bulk_import_core::backend::CommitOutcome;
 
 pub(super) fn engine_config(args: &EngineArgs) -> EngineConfig {
@@ -99,7 +100,9 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
         }
         None => EngineChoice::Embedded(engine_config(&args.engine)),
     };
-    let driver = Driver::open(store, s3.options(), engine).await?;
+    let security = &args.security;
+    let policy = intake_policy(security)?;
+    let driver = Driver::open(store, s3.options(), engine).await?.with_policy(policy);
     let config = ServiceConfig {
         listen: args.listen,
         concurrent_jobs: args.concurrent_jobs,
@@ -107,9 +110,34 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
         run_options: RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None },
         bulk_import_queue: args.queue.clone(),
         exit_before_queue_delete: args.exit_before_queue_delete,
+        limits: SubmissionLimits { max_job_json_bytes: security.max_job_json_bytes, max_queued_jobs: security.max_queued_jobs },
+        token_file: security.token_file.clone(),
+        tls: security.tls_cert.clone().zip(security.tls_key.clone()).map(|(cert, key)| TlsFiles {
+            cert,
+            key,
+            client_ca: security.tls_client_ca.clone(),
+        }),
     };
-    serve_jobs(driver, config, shutdown_signal()).await?;
+    // Boxed: the service's future is large, and would otherwise sit on this stack.
+    Box::pin(serve_jobs(driver, config, shutdown_signal())).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the service's jobs may read. A service reads with its own rights for whoever calls it,
+/// so it must be told where input may come from, or explicitly that it may come from anywhere.
+fn intake_policy(security: &ServeSecurityArgs) -> anyhow::Result<IntakePolicy> {
+    let allowed_sources = if security.allow_any_source {
+        AllowedSources::Any
+    } else if security.allow_sources.is_empty() {
+        anyhow::bail!(
+            "serve needs to know what jobs may read: give --allow-source PREFIX (s3://bucket/prefix/ or a local directory) for each source, \
+             or --allow-any-source for a service that trusts every caller"
+        );
+    } else {
+        let prefixes = security.allow_sources.iter().map(|s| SourcePrefix::parse(s).map_err(|e| anyhow::anyhow!("--allow-source {e}")));
+        AllowedSources::Only(prefixes.collect::<anyhow::Result<_>>()?)
+    };
+    Ok(IntakePolicy { allowed_sources, max_input_files: Some(security.max_input_files) })
 }
 
 /// Ctrl-C or SIGTERM. Jobs still running are taken up by the next start of the service.
@@ -128,7 +156,7 @@ async fn shutdown_signal() {
 
 pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let raw = read(&args.job)?;
-    let mut client = client::connect(&args.server).await?;
+    let mut client = client::connect_with(&args.server, &args.security.client_security()?).await?;
     let request = api::SubmitJobRequest { job: Some(api::submit_job_request::Job::Json(raw)) };
     let response = client.submit_job(request).await?.into_inner();
     if response.status() == api::JobStatus::Rejected {

@@ -62,6 +62,11 @@ pub enum Reloaded {
 impl Driver {
     /// Parses and validates a job and records it as accepted or rejected.
     pub async fn admit(&self, raw_json: &str) -> anyhow::Result<Admission> {
+        self.admit_from(raw_json, None).await
+    }
+
+    /// As [`Driver::admit`], recording who submitted the job: the name of the caller's token.
+    pub async fn admit_from(&self, raw_json: &str, submitted_by: Option<&str>) -> anyhow::Result<Admission> {
         let job = match parse_job(raw_json) {
             Ok(job) => job,
             Err(failure) => return self.reject(&failure.id, failure.table_name, failure.reasons, raw_json).await,
@@ -79,6 +84,7 @@ impl Driver {
             input_rows: rows,
             class_name: job.class_name.clone().unwrap_or_else(|| algorithm.name().to_string()),
             raw_json: Some(raw_json.to_string()),
+            submitted_by: submitted_by.map(str::to_string),
             warnings: settings.warnings.clone(),
             platform_spec: job.platform_spec.clone(),
             run_id: Some(run_id.clone()),
@@ -180,7 +186,9 @@ impl Driver {
         };
         let algorithm = Algorithm::select(choice).map_err(|r| reasons.push(r)).ok();
         let files = match &table {
-            Some(table) => validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema()).await.map_err(|r| reasons.extend(r)).ok(),
+            Some(table) => {
+                validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema(), &self.policy).await.map_err(|r| reasons.extend(r)).ok()
+            }
             None => None,
         };
         Ok(match (table, algorithm, files, settings) {

@@ -11,6 +11,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
+use super::policy::{AllowedSources, IntakePolicy};
 use super::rejection::RejectionReason;
 
 /// How many files are inspected at once.
@@ -35,14 +36,20 @@ pub async fn validate_inputs(
     root: &Location,
     paths: &[String],
     schema: &Schema,
+    policy: &IntakePolicy,
 ) -> Result<Vec<InputFile>, Vec<RejectionReason>> {
     let mut reasons = Vec::new();
     let mut candidates = Vec::new();
     for path in paths {
-        match expand(stores, root, path).await {
+        match expand(stores, root, path, &policy.allowed_sources).await {
             Ok(found) => candidates.extend(found),
             Err(reason) => reasons.push(reason),
         }
+    }
+    if let Some(limit) = policy.max_input_files.filter(|&limit| candidates.len() > limit) {
+        // Not one footer is read for a job that cannot run.
+        reasons.push(RejectionReason::TooManyInputFiles { files: candidates.len(), limit });
+        return Err(reasons);
     }
     let checked: Vec<Result<InputFile, Vec<RejectionReason>>> =
         futures::stream::iter(candidates).map(|(location, size)| check_file(location, size, schema)).buffered(CONCURRENCY).collect().await;
@@ -61,9 +68,13 @@ fn is_local_directory(location: &Location) -> bool {
 }
 
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
-async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Vec<(Location, u64)>, RejectionReason> {
+/// Every location must be under an allowed source, the files found in a directory too: a
+/// symlink inside an allowed directory may lead out of it.
+async fn expand(stores: &ObjectStores, root: &Location, path: &str, allowed: &AllowedSources) -> Result<Vec<(Location, u64)>, RejectionReason> {
     let unreadable = |reason: String| RejectionReason::InputUnreadable { path: path.to_string(), reason };
-    let location = stores.resolve_input(path, root).map_err(|e| unreadable(e.to_string()))?;
+    let location = stores.resolve_input(&without_dot_dot(path), root).map_err(|e| unreadable(e.to_string()))?;
+    let not_allowed = |resolved: String| RejectionReason::SourceNotAllowed { path: path.to_string(), resolved };
+    allowed.check(&location).map_err(not_allowed)?;
     match location.store.head(&location.path).await {
         Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
         Err(object_store::Error::NotFound { .. }) => {}
@@ -83,8 +94,25 @@ async fn expand(stores: &ObjectStores, root: &Location, path: &str) -> Result<Ve
     if files.is_empty() {
         return Err(RejectionReason::NoParquetInDirectory { path: path.to_string() });
     }
+    for (file, _) in &files {
+        allowed.check(file).map_err(|resolved| RejectionReason::SourceNotAllowed { path: file.url(), resolved })?;
+    }
     files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     Ok(files)
+}
+
+/// A local path holding `..`, canonical: where it leads is what is read, and judged. Object
+/// stores refuse `..` in a path, and so do URLs of other stores here.
+fn without_dot_dot(path: &str) -> std::borrow::Cow<'_, str> {
+    let local = path.strip_prefix("file://").unwrap_or(path);
+    let is_local = local.starts_with('/') && !path.contains("://") || path.starts_with("file://");
+    if is_local
+        && local.split('/').any(|segment| segment == "..")
+        && let Ok(canonical) = std::path::Path::new(local).canonicalize()
+    {
+        return canonical.to_string_lossy().into_owned().into();
+    }
+    path.into()
 }
 
 fn type_matches(expected: &FieldType, actual: &DataType) -> bool {

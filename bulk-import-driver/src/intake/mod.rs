@@ -5,8 +5,10 @@
 pub mod admission;
 pub mod inputs;
 pub mod job;
+pub mod policy;
 pub mod rejection;
 pub mod settings;
 
 pub use admission::{AcceptedJob, Admission, Reloaded};
+pub use policy::{AllowedSources, IntakePolicy, SourcePrefix};
 pub use rejection::RejectionReason;

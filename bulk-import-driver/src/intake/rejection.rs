@@ -69,6 +69,10 @@ pub enum RejectionReason {
     WrongColumnType { url: String, column: String, role: &'static str, actual: String, expected: String },
     #[error("key column {column} of {url} holds {nulls} null values: keys may not be null")]
     NullKeys { url: String, column: String, nulls: u64 },
+    #[error("{path} leads to {resolved}, outside the sources this service may read")]
+    SourceNotAllowed { path: String, resolved: String },
+    #[error("the job names {files} input files; this service takes at most {limit}")]
+    TooManyInputFiles { files: usize, limit: usize },
 
     // The job id's history.
     #[error("job id {0:?} was already accepted")]

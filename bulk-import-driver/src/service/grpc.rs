@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bulk_import_core::tracker::{JobEvent, JobRecord, JobStatus};
 use bulk_import_proto::service as api;
@@ -18,16 +19,34 @@ use crate::driver::Driver;
 use crate::execution::progress::Progress;
 use crate::intake::Admission;
 use crate::intake::rejection::sentences;
+use crate::service::auth::Caller;
 use crate::service::queue::{Cancellation, JobQueue};
 
 pub struct JobService {
     driver: Arc<Driver>,
     queue: Arc<JobQueue>,
+    limits: SubmissionLimits,
+    /// Set once unfinished jobs have been taken up; submissions wait for it.
+    ready: Arc<AtomicBool>,
+}
+
+/// What one submission, and the queue, may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct SubmissionLimits {
+    pub max_job_json_bytes: usize,
+    /// Accepted jobs queued or running; beyond it submissions are refused, unrecorded.
+    pub max_queued_jobs: usize,
+}
+
+impl Default for SubmissionLimits {
+    fn default() -> Self {
+        SubmissionLimits { max_job_json_bytes: 16 << 20, max_queued_jobs: 1_000 }
+    }
 }
 
 impl JobService {
-    pub fn new(driver: Arc<Driver>, queue: Arc<JobQueue>) -> Self {
-        JobService { driver, queue }
+    pub fn new(driver: Arc<Driver>, queue: Arc<JobQueue>, limits: SubmissionLimits, ready: Arc<AtomicBool>) -> Self {
+        JobService { driver, queue, limits, ready }
     }
 
     async fn record(&self, job_id: &str) -> Result<JobRecord, Status> {
@@ -167,12 +186,24 @@ type UpdateStream = Pin<Box<dyn Stream<Item = Result<api::JobUpdate, Status>> + 
 #[tonic::async_trait]
 impl BulkImportService for JobService {
     async fn submit_job(&self, request: Request<api::SubmitJobRequest>) -> Result<Response<api::SubmitJobResponse>, Status> {
+        if !self.ready.load(Ordering::Acquire) {
+            return Err(Status::unavailable("the service is taking up unfinished jobs; submit again shortly"));
+        }
+        let caller = request.extensions().get::<Caller>().map(|c| c.0.clone());
         let raw_json = match request.into_inner().job {
             Some(api::submit_job_request::Job::Json(json)) => json,
             Some(api::submit_job_request::Job::Fields(fields)) => job_json(&fields),
             None => return Err(Status::invalid_argument("the request holds no job: set `fields` or `json`")),
         };
-        let response = match self.driver.admit(&raw_json).await.map_err(internal)? {
+        if raw_json.len() > self.limits.max_job_json_bytes {
+            let limit = self.limits.max_job_json_bytes;
+            return Err(Status::invalid_argument(format!("the job JSON is {} bytes; this service takes at most {limit}", raw_json.len())));
+        }
+        let queued = self.queue.active_jobs();
+        if queued >= self.limits.max_queued_jobs {
+            return Err(Status::resource_exhausted(format!("{queued} jobs are queued or running, the most this service holds; submit again later")));
+        }
+        let response = match self.driver.admit_from(&raw_json, caller.as_deref()).await.map_err(internal)? {
             Admission::Accepted(accepted) => {
                 let job_id = accepted.job.id.clone();
                 self.queue.enqueue(*accepted);

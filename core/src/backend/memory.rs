@@ -258,6 +258,7 @@ mod tests {
             input_rows: 1,
             class_name: "local-sort".into(),
             raw_json: None,
+            submitted_by: None,
             warnings: vec![],
             platform_spec: BTreeMap::new(),
             run_id: None,

@@ -7,6 +7,7 @@ mod concurrency;
 mod executor_killed;
 mod global_sort;
 mod keda_scaler;
+mod locked_down;
 mod s3;
 mod service_killed;
 

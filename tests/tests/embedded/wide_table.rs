@@ -20,7 +20,8 @@ async fn import_into_wide_table(engine: EmbeddedEngine) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input");
     let split_points = generate(&GenerateOptions { rows: ROWS, files: 20, out: input.clone(), seed: 11, split_points_for: Some(LEAVES) }).unwrap();
-    let config = EngineConfig { parallelism: 2, memory_pool_bytes: 512 << 20, spill_dir: std::env::temp_dir(), embedded: engine, ..Default::default() };
+    let config =
+        EngineConfig { parallelism: 2, memory_pool_bytes: 512 << 20, spill_dir: std::env::temp_dir(), embedded: engine, ..Default::default() };
     let store = dir.path().join("store");
     let driver = Driver::open_embedded(store.to_str().unwrap(), config).await.unwrap();
     let schema = Schema::from_json(SCHEMA_JSON).unwrap();
@@ -28,7 +29,7 @@ async fn import_into_wide_table(engine: EmbeddedEngine) {
     driver.backend().create_table("wide", schema, without_pre_split(), tree).await.unwrap();
 
     let job = format!(r#"{{"id": "wide-job", "tableName": "wide", "files": ["{}"]}}"#, input.display());
-    let outcome = tokio::time::timeout(Duration::from_secs(240), driver.run(&job, &RunOptions::default()))
+    let outcome = tokio::time::timeout(Duration::from_mins(4), driver.run(&job, &RunOptions::default()))
         .await
         .unwrap_or_else(|_| panic!("the {engine:?} engine did not finish a job into {LEAVES} leaves in 4 minutes"))
         .unwrap();
