@@ -66,6 +66,7 @@ pub struct JobSummary {
     pub rows_read: u64,
     pub rows_written: u64,
     pub files_written: u64,
+    pub bytes_written: u64,
     pub duration: Duration,
     pub commit: CommitOutcome,
 }

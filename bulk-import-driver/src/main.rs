@@ -18,8 +18,9 @@ async fn main() -> ExitCode {
     }
     // Ballista logs every task at INFO; keep the terminal for our progress unless asked.
     let filter = EnvFilter::try_from_env("BULK_IMPORT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).init();
-    match dispatch(Cli::parse()).await {
+    let cli = Cli::parse();
+    cli.log.init(filter, std::io::stderr().is_terminal());
+    match dispatch(cli).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

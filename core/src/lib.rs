@@ -7,6 +7,7 @@ pub mod backend;
 pub mod codec;
 pub mod error;
 pub mod key;
+pub mod logging;
 pub mod partition;
 pub mod partition_json;
 pub mod plan;

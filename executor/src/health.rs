@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +14,9 @@ use tokio::task::JoinHandle;
 
 pub async fn serve(address: SocketAddr, health: ExecutorHealth) -> anyhow::Result<JoinHandle<()>> {
     let router = Router::new().route("/healthz", get(|| async { (StatusCode::OK, "ok\n") })).route("/readyz", get(ready)).with_state(health);
-    let listener = tokio::net::TcpListener::bind(address).await?;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot bind {address} (--bind-health-port, with --bind-host)"))?;
+    tracing::info!("health (/healthz, /readyz) on {}", listener.local_addr()?);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::warn!("health server stopped: {e}");

@@ -14,6 +14,7 @@ use anyhow::Context;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 use bulk_import_core::codec::BulkImportCodec;
+use bulk_import_core::logging::LogArgs;
 use bulk_import_core::s3_args::S3Args;
 use bulk_import_core::store::ObjectStores;
 use clap::Parser;
@@ -36,9 +37,11 @@ struct Args {
     /// Port of the executor's gRPC service.
     #[arg(long, env = "BALLISTA_EXECUTOR_BIND_GRPC_PORT", default_value_t = 50052)]
     bind_grpc_port: u16,
-    /// Port of `/healthz` (liveness) and `/readyz` (the last heartbeat to the scheduler worked).
-    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_HEALTH_PORT", default_value_t = 50053)]
-    bind_health_port: u16,
+    /// Port of `/healthz` (liveness) and `/readyz` (the last heartbeat to the scheduler worked);
+    /// by default one the OS picks, logged at start, so that executors started side by side
+    /// with distinct `--bind-port` and `--bind-grpc-port` do not collide on it.
+    #[arg(long, env = "BALLISTA_EXECUTOR_BIND_HEALTH_PORT")]
+    bind_health_port: Option<u16>,
     #[arg(long, env = "BALLISTA_EXECUTOR_SCHEDULER_HOST", default_value = "localhost")]
     scheduler_host: String,
     #[arg(long, env = "BALLISTA_EXECUTOR_SCHEDULER_PORT", default_value_t = 50050)]
@@ -61,14 +64,21 @@ struct Args {
     executor_heartbeat_interval_seconds: u64,
     #[command(flatten)]
     s3: S3Args,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).with_ansi(false).init();
     let args = Args::parse();
+    args.log.init(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")), false);
     let health_address: SocketAddr =
-        format!("{}:{}", args.bind_host, args.bind_health_port).parse().context("invalid --bind-host/--bind-health-port")?;
+        format!("{}:{}", args.bind_host, args.bind_health_port.unwrap_or(0)).parse().context("invalid --bind-host/--bind-health-port")?;
+    // Ballista's own bind errors name neither the address nor the flag.
+    for (port, flag) in [(args.bind_port, "--bind-port"), (args.bind_grpc_port, "--bind-grpc-port")] {
+        let address = format!("{}:{port}", args.bind_host);
+        std::net::TcpListener::bind(&address).with_context(|| format!("cannot bind {address} ({flag}, with --bind-host)"))?;
+    }
     let stores = Arc::new(ObjectStores::with_s3(args.s3.options()));
     let defaults = ExecutorProcessConfig::default();
     let work_dir = args.work_dir.clone();

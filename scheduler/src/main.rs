@@ -14,6 +14,7 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 use bulk_import_core::codec::BulkImportCodec;
+use bulk_import_core::logging::LogArgs;
 use bulk_import_core::s3_args::S3Args;
 use bulk_import_core::store::ObjectStores;
 use clap::Parser;
@@ -51,13 +52,17 @@ struct Args {
     min_ready_executors: usize,
     #[command(flatten)]
     s3: S3Args,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).with_ansi(false).init();
     let args = Args::parse();
+    args.log.init(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")), false);
     let address: SocketAddr = format!("{}:{}", args.bind_host, args.bind_port).parse().context("invalid --bind-host/--bind-port")?;
+    // Ballista's own bind error names neither the address nor the flag.
+    std::net::TcpListener::bind(address).with_context(|| format!("cannot bind {address} (--bind-port, with --bind-host)"))?;
     let stores = Arc::new(ObjectStores::with_s3(args.s3.options()));
     let max_message = GRPC_MAX_MESSAGE_BYTES as u32;
     let config = SchedulerConfig {

@@ -188,6 +188,8 @@ impl Cluster {
 pub struct Service {
     pub process: Process,
     pub port: u16,
+    /// Where `/metrics` is served.
+    pub http_port: u16,
 }
 
 impl Service {
@@ -198,7 +200,9 @@ impl Service {
 
     /// As `start`, on a given port: a restarted service keeps its address.
     pub fn start_on(dir: &Path, name: &str, port: u16, store: &str, scheduler: Option<&str>, extra: &[&str], env: &[(String, String)]) -> Service {
+        let http_port = free_port();
         let mut args: Vec<String> = vec!["--store".into(), store.into(), "serve".into(), "--listen".into(), format!("127.0.0.1:{port}")];
+        args.extend(["--http-listen".into(), format!("127.0.0.1:{http_port}")]);
         if let Some(scheduler) = scheduler {
             args.extend(["--scheduler".into(), scheduler.into(), "--parallelism".into(), "4".into()]);
         } else {
@@ -214,7 +218,7 @@ impl Service {
             process.assert_running();
             process.log().contains("bulk-import service listening on")
         });
-        Service { process, port }
+        Service { process, port, http_port }
     }
 
     pub fn url(&self) -> String {

@@ -17,6 +17,9 @@ pub struct Cli {
     #[command(flatten)]
     pub s3: bulk_import_core::s3_args::S3Args,
 
+    #[command(flatten)]
+    pub log: bulk_import_core::logging::LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,6 +122,9 @@ pub struct ServeArgs {
     /// Address to serve gRPC on.
     #[arg(long, env = "BULK_IMPORT_LISTEN", default_value = "127.0.0.1:50060")]
     pub listen: std::net::SocketAddr,
+    /// Address to serve Prometheus metrics (`/metrics`) on, over HTTP.
+    #[arg(long, env = "BULK_IMPORT_HTTP_LISTEN", default_value = "127.0.0.1:50061")]
+    pub http_listen: std::net::SocketAddr,
     /// A Ballista scheduler (http://host:port) running this project's executors; without it,
     /// jobs run on an engine embedded in the service.
     #[arg(long, env = "BULK_IMPORT_SCHEDULER")]

@@ -105,6 +105,7 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
     let driver = Driver::open(store, s3.options(), engine).await?.with_policy(policy);
     let config = ServiceConfig {
         listen: args.listen,
+        http_listen: args.http_listen,
         concurrent_jobs: args.concurrent_jobs,
         restart_policy: RestartPolicy { max_resubmissions: args.resubmit_interrupted },
         run_options: RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None },

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bulk_import_core::attempt::{AttemptDir, WrittenFile};
 use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
+use tracing::Instrument;
 
 use crate::commit::{commit, total_rows_written, written_files};
 use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOptions};
@@ -31,7 +32,15 @@ impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
     /// nothing is committed and the attempt's files are deleted.
     pub async fn execute(&self, accepted: &AcceptedJob, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
+        // Every line logged for the run carries the job, the run and, once submitted, the
+        // engine's job id (as fields of JSON log lines).
+        let span = tracing::info_span!("job", job_id = %accepted.job.id, run_id = %accepted.run_id, engine_job_id = tracing::field::Empty);
+        self.execute_in_span(accepted, options, control).instrument(span).await
+    }
+
+    async fn execute_in_span(&self, accepted: &AcceptedJob, options: &RunOptions, control: &RunControl) -> anyhow::Result<JobOutcome> {
         let AcceptedJob { job, table, files, rows: rows_read, run_id, .. } = accepted;
+        tracing::info!("started: {} input files, {rows_read} rows, into table {}", files.len(), table.name());
         let started = Instant::now();
         let run_id = run_id.clone();
         let attempt = AttemptDir::for_run(table, &job.id, &run_id);
@@ -57,6 +66,7 @@ impl Driver {
                     rows_read: *rows_read,
                     rows_written,
                     files_written: written.len() as u64,
+                    bytes_written: written.iter().map(|f| f.bytes).sum(),
                     duration,
                     commit,
                 };
@@ -72,6 +82,7 @@ impl Driver {
                 };
                 let status = finished.status();
                 self.tracker().record(&job.id, finished).await?;
+                tracing::info!("{status}: {rows_written} rows written to {} files in {:.2} s", summary.files_written, duration.as_secs_f64());
                 control.progress.send_modify(|p| {
                     p.status = status;
                     p.rows_written = rows_written;
@@ -87,6 +98,7 @@ impl Driver {
                 if let Err(e) = self.discard_attempt(&attempt, true).await {
                     let _ = write!(reason, "; and the attempt's files could not all be deleted: {e}");
                 }
+                tracing::warn!("FAILED: {reason}");
                 let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
                 self.tracker().record(&job.id, failed).await?;
                 control.progress.send_modify(|p| {
@@ -158,6 +170,8 @@ impl Driver {
 
         let submitted = Instant::now();
         let engine_job_id = self.engine.submit(plan, &job.id, &settings.session).await?;
+        tracing::Span::current().record("engine_job_id", engine_job_id.as_str());
+        tracing::info!("submitted: {shuffle_partitions} write tasks over {leaves} leaves");
         let (running_tx, running_rx) = tokio::sync::oneshot::channel();
         let mut running = Some(running_rx);
         let execution = self.engine.wait(&engine_job_id, move || {

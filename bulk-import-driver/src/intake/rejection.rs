@@ -85,6 +85,42 @@ pub fn sentences(reasons: &[RejectionReason]) -> Vec<String> {
 }
 
 impl RejectionReason {
+    /// The reason's kind, its variant's name: a bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RejectionReason::MalformedJson(..) => "MalformedJson",
+            RejectionReason::NotAnObject => "NotAnObject",
+            RejectionReason::InvalidJobId(..) => "InvalidJobId",
+            RejectionReason::JobIdTooLong { .. } => "JobIdTooLong",
+            RejectionReason::NotAString { .. } => "NotAString",
+            RejectionReason::NoTable => "NoTable",
+            RejectionReason::FilesMissing => "FilesMissing",
+            RejectionReason::FilesEmpty => "FilesEmpty",
+            RejectionReason::FilesNotAList => "FilesNotAList",
+            RejectionReason::NullFile(..) => "NullFile",
+            RejectionReason::InvalidFile(..) => "InvalidFile",
+            RejectionReason::NotAStringMap { .. } => "NotAStringMap",
+            RejectionReason::NotAStringValue { .. } => "NotAStringValue",
+            RejectionReason::TableNotFound(..) => "TableNotFound",
+            RejectionReason::TableIdMismatch { .. } => "TableIdMismatch",
+            RejectionReason::NoTableWithId(..) => "NoTableWithId",
+            RejectionReason::UnknownAlgorithm { .. } => "UnknownAlgorithm",
+            RejectionReason::NotACount { .. } => "NotACount",
+            RejectionReason::UnknownOwnSetting { .. } => "UnknownOwnSetting",
+            RejectionReason::InvalidSessionSetting(..) => "InvalidSessionSetting",
+            RejectionReason::InputNotFound { .. } => "InputNotFound",
+            RejectionReason::NoParquetInDirectory { .. } => "NoParquetInDirectory",
+            RejectionReason::InputUnreadable { .. } => "InputUnreadable",
+            RejectionReason::NotParquet { .. } => "NotParquet",
+            RejectionReason::MissingColumn { .. } => "MissingColumn",
+            RejectionReason::WrongColumnType { .. } => "WrongColumnType",
+            RejectionReason::NullKeys { .. } => "NullKeys",
+            RejectionReason::SourceNotAllowed { .. } => "SourceNotAllowed",
+            RejectionReason::TooManyInputFiles { .. } => "TooManyInputFiles",
+            RejectionReason::AlreadyAccepted(..) => "AlreadyAccepted",
+        }
+    }
+
     /// The reason as Sleeper's bulk import starter words it (`IngestJobMessageHandler`,
     /// `BulkImportExecutor`), for a Sleeper instance's tracker, where its reports read it; the
     /// engine's own sentence for checks the starter does not make.

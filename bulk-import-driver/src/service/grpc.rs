@@ -203,7 +203,9 @@ impl BulkImportService for JobService {
         if queued >= self.limits.max_queued_jobs {
             return Err(Status::resource_exhausted(format!("{queued} jobs are queued or running, the most this service holds; submit again later")));
         }
-        let response = match self.driver.admit_from(&raw_json, caller.as_deref()).await.map_err(internal)? {
+        let admission = self.driver.admit_from(&raw_json, caller.as_deref()).await.map_err(internal)?;
+        self.queue.metrics().admitted(&admission);
+        let response = match admission {
             Admission::Accepted(accepted) => {
                 let job_id = accepted.job.id.clone();
                 self.queue.enqueue(*accepted);

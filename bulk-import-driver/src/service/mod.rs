@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod client;
 pub mod grpc;
+pub mod http;
+pub mod metrics;
 pub mod queue;
 pub mod recovery;
 pub mod scaler;
@@ -29,6 +31,7 @@ use crate::driver::{Driver, RunOptions};
 use auth::{Authenticate, TokenAuth};
 use grpc::JobService;
 pub use grpc::SubmissionLimits;
+use metrics::ServiceMetrics;
 use queue::JobQueue;
 use recovery::{RestartPolicy, recover};
 use scaler::QueueScaler;
@@ -37,6 +40,8 @@ use scaler::QueueScaler;
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served over HTTP.
+    pub http_listen: SocketAddr,
     /// Jobs running at once; the rest wait in order.
     pub concurrent_jobs: usize,
     pub restart_policy: RestartPolicy,
@@ -95,7 +100,9 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     health.set_service_status("", ServingStatus::NotServing).await;
 
     let driver = Arc::new(driver);
-    let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs);
+    let metrics = Arc::new(ServiceMetrics::new()?);
+    let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs, metrics);
+    let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone()).await?);
     let ready = Arc::new(AtomicBool::new(false));
     let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
     let service = BulkImportServiceServer::new(JobService::new(driver.clone(), queue.clone(), config.limits, ready.clone()))

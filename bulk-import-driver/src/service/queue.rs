@@ -2,6 +2,7 @@
 //! (EMR's step concurrency), and can be watched and cancelled while they wait or run.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use crate::driver::{CANCELLED, Driver, RunControl, RunOptions};
 use crate::execution::progress::Progress;
 use crate::intake::AcceptedJob;
+use crate::service::metrics::ServiceMetrics;
 
 struct QueuedJob {
     accepted: AcceptedJob,
@@ -32,13 +34,16 @@ pub struct JobQueue {
     sender: mpsc::UnboundedSender<QueuedJob>,
     /// Jobs queued or running, by id.
     active: Mutex<HashMap<String, RunControl>>,
+    /// Jobs holding a run slot.
+    running: AtomicUsize,
+    metrics: Arc<ServiceMetrics>,
 }
 
 impl JobQueue {
     /// Starts `concurrency` run slots taking jobs from the queue in order.
-    pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize) -> Arc<Self> {
+    pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize, metrics: Arc<ServiceMetrics>) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let queue = Arc::new(JobQueue { driver, sender, active: Mutex::default() });
+        let queue = Arc::new(JobQueue { driver, sender, active: Mutex::default(), running: AtomicUsize::new(0), metrics });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..concurrency.max(1) {
             let queue = queue.clone();
@@ -68,8 +73,15 @@ impl JobQueue {
         let QueuedJob { accepted, control } = queued;
         let job_id = accepted.job.id.clone();
         if !control.cancel.is_cancelled() {
-            match self.driver.execute(&accepted, options, &control).await {
-                Ok(outcome) => tracing::info!("job {job_id}: {outcome:?}"),
+            self.running.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let result = self.driver.execute(&accepted, options, &control).await;
+            self.running.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(outcome) => {
+                    self.metrics.ran(&outcome, started.elapsed().as_secs_f64());
+                    tracing::info!("job {job_id}: {outcome:?}");
+                }
                 Err(e) => {
                     // The tracker itself failed: the job stays as last recorded and is taken up
                     // again when the service restarts.
@@ -87,6 +99,15 @@ impl JobQueue {
     /// How many jobs are queued or running here.
     pub fn active_jobs(&self) -> usize {
         self.active.lock().expect("queue lock poisoned").len()
+    }
+
+    /// How many jobs hold a run slot.
+    pub fn running_jobs(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    pub fn metrics(&self) -> &ServiceMetrics {
+        &self.metrics
     }
 
     /// Progress of a job queued or running here.

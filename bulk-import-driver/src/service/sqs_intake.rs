@@ -30,6 +30,7 @@ pub async fn consume(queue: BulkImportQueue, driver: Arc<Driver>, jobs: Arc<JobQ
         };
         match driver.admit(&message.body).await {
             Ok(admission) => {
+                jobs.metrics().admitted(&admission);
                 if exit_before_delete {
                     tracing::warn!("exiting before deleting the message, as the test hook asks");
                     std::process::exit(9);

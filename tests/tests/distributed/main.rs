@@ -5,9 +5,13 @@
 mod clients;
 mod concurrency;
 mod executor_killed;
+mod executor_ports;
 mod global_sort;
+mod json_logs;
 mod keda_scaler;
 mod locked_down;
+mod metrics;
+mod python_client;
 mod s3;
 mod service_killed;
 
