@@ -2,7 +2,7 @@
 //!
 //! - [`intake`]: the job JSON, its settings and input files, admission (ACCEPTED / REJECTED);
 //! - [`planning`]: pre-split, and one plan module per algorithm;
-//! - [`execution`]: the Ballista engine, the run and its monitor;
+//! - [`execution`]: the engine (DataFusion in process, or Ballista), the run, its lease and monitor;
 //! - [`commit`]: the files written and the job's one commit;
 //! - [`driver`]: the [`Driver`] that holds the backend and engine and runs the stages in order;
 //!   [`backends`]: which backend a store URL names;
@@ -10,6 +10,7 @@
 //! - [`cli`]: the `bulk-import` command line; [`tools`]: data generation and the copy floor.
 
 pub mod backends;
+pub mod background;
 pub mod cli;
 pub mod commit;
 pub mod driver;

@@ -8,6 +8,7 @@
 //!                            can be found and deleted
 //!     progress/<task>.json   each writer task's files and rows so far (TaskProgressRecord)
 //!     abandoned              the driver gave the attempt up: writers stop, late files go
+//!     lease.json             the driver running the attempt is alive until `expires` (Lease)
 //!     manifest.json          the files the plan returned, written before the commit
 //! ```
 //!
@@ -29,6 +30,15 @@ const FILES: &str = "files";
 const PROGRESS: &str = "progress";
 const ABANDONED: &str = "abandoned";
 const MANIFEST: &str = "manifest.json";
+const LEASE: &str = "lease.json";
+
+/// A live driver's claim on a run, renewed while it runs: a job service taking up unfinished
+/// jobs leaves a run alone while its lease holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub holder: String,
+    pub expires: chrono::DateTime<chrono::Utc>,
+}
 
 /// One file a job wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +160,35 @@ impl AttemptDir {
         let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt("manifest", &location, &e))?;
         location.store.put(&location.path, bytes.into()).await?;
         Ok(location.url())
+    }
+
+    /// Claims or renews the run for `holder` until `valid_for` from now.
+    pub async fn renew_lease(&self, holder: &str, valid_for: std::time::Duration) -> Result<()> {
+        let location = self.location.child(LEASE);
+        let expires = chrono::Utc::now() + chrono::Duration::from_std(valid_for).unwrap_or(chrono::Duration::MAX);
+        let json = serde_json::to_vec(&Lease { holder: holder.to_string(), expires }).map_err(|e| corrupt("lease", &location, &e))?;
+        location.store.put(&location.path, PutPayload::from(json)).await?;
+        Ok(())
+    }
+
+    /// The run's lease, if it has one.
+    pub async fn lease(&self) -> Result<Option<Lease>> {
+        let location = self.location.child(LEASE);
+        let bytes = match location.store.get(&location.path).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt("lease", &location, &e))
+    }
+
+    /// Gives the run up: the lease goes.
+    pub async fn release_lease(&self) -> Result<()> {
+        let location = self.location.child(LEASE);
+        match location.store.delete(&location.path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn delete_manifest(&self) -> Result<()> {

@@ -17,6 +17,7 @@ use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use tracing::Instrument;
 
+use crate::background::AbortOnDrop;
 use crate::commit::{commit, total_rows_written, written_files};
 use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOptions};
 use crate::intake::AcceptedJob;
@@ -27,6 +28,11 @@ use crate::planning::pre_split::ensure_leaves;
 /// the file they were completing, and stop, before the second sweep. A writer checks the mark
 /// before and after every file, so this is one file's completion (a final upload), with room.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a run's lease holds without renewal, and how often the run renews it: a job service
+/// started beside a live run waits this long after the run's driver dies before taking it over.
+pub const LEASE_TERM: Duration = Duration::from_secs(30);
+const LEASE_RENEWAL: Duration = Duration::from_secs(5);
 
 impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
@@ -44,6 +50,21 @@ impl Driver {
         let started = Instant::now();
         let run_id = run_id.clone();
         let attempt = AttemptDir::for_run(table, &job.id, &run_id);
+        // The lease is taken before the run is recorded as started, so that no one ever sees the
+        // run IN_PROGRESS without it; a renewal that fails leaves the lease to run out.
+        let holder = format!("pid {} on {}", std::process::id(), hostname());
+        attempt.renew_lease(&holder, LEASE_TERM).await?;
+        let renewal = AbortOnDrop(tokio::spawn({
+            let attempt = attempt.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(LEASE_RENEWAL).await;
+                    if let Err(e) = attempt.renew_lease(&holder, LEASE_TERM).await {
+                        tracing::warn!("could not renew the run's lease: {e}");
+                    }
+                }
+            }
+        }));
         let started_event =
             JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into(), input_files: files.len() as u64 };
         self.tracker().record(&job.id, started_event).await?;
@@ -52,6 +73,25 @@ impl Driver {
             p.rows_total = *rows_read;
         });
         let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
+        let outcome = self.settle(accepted, control, &attempt, run_id, started, result).await;
+        drop(renewal);
+        if let Err(e) = attempt.release_lease().await {
+            tracing::warn!("could not release the run's lease, which runs out in {} s: {e}", LEASE_TERM.as_secs());
+        }
+        outcome
+    }
+
+    /// Records how the run ended, and cleans up after it.
+    async fn settle(
+        &self,
+        accepted: &AcceptedJob,
+        control: &RunControl,
+        attempt: &AttemptDir,
+        run_id: String,
+        started: Instant,
+        result: anyhow::Result<(Vec<WrittenFile>, CommitOutcome)>,
+    ) -> anyhow::Result<JobOutcome> {
+        let AcceptedJob { job, table, files, rows: rows_read, .. } = accepted;
         match result {
             Ok((written, commit)) => {
                 let keep: HashSet<String> = written.iter().map(|f| f.filename.clone()).collect();
@@ -95,7 +135,7 @@ impl Driver {
                 if control.cancel.is_cancelled() {
                     reason = CANCELLED.to_string();
                 }
-                if let Err(e) = self.discard_attempt(&attempt, true).await {
+                if let Err(e) = self.discard_attempt(attempt, true).await {
                     let _ = write!(reason, "; and the attempt's files could not all be deleted: {e}");
                 }
                 tracing::warn!("FAILED: {reason}");
@@ -207,4 +247,9 @@ impl Driver {
         let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
         Ok((written, outcome))
     }
+}
+
+/// This machine's name, for the lease's holder.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
 }

@@ -27,6 +27,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+use crate::background::AbortOnDrop;
 use crate::driver::{Driver, RunOptions};
 use auth::{Authenticate, TokenAuth};
 use grpc::JobService;
@@ -147,13 +148,4 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     };
     let ((), _consumer) = tokio::try_join!(async { server.await.map_err(anyhow::Error::from) }, start_up)?;
     Ok(())
-}
-
-/// Stops a background task when the service stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -5,7 +5,8 @@
 //! its commit had happened it is recorded FINISHED; otherwise its Ballista job is cancelled, the
 //! run's files are deleted, it is recorded FAILED (interrupted), and it runs again while it has
 //! been interrupted no more than the policy allows. The commit stays exactly once whatever
-//! happens, as the state store refuses a second commit of a job id.
+//! happens, as the state store refuses a second commit of a job id. A run whose lease holds is
+//! not interrupted: its driver is alive elsewhere.
 
 use std::sync::Arc;
 
@@ -28,30 +29,92 @@ impl Default for RestartPolicy {
     }
 }
 
-/// Takes up every unfinished job of the store; returns how many were queued again.
-pub async fn recover(driver: &Arc<Driver>, queue: &JobQueue, policy: RestartPolicy) -> anyhow::Result<usize> {
+/// Takes up every unfinished job of the store; returns how many were queued again. A run whose
+/// lease still holds belongs to a live driver (a `bulk-import run` beside the service, say): it
+/// is left alone, and looked at again when its lease runs out.
+pub async fn recover(driver: &Arc<Driver>, queue: &Arc<JobQueue>, policy: RestartPolicy) -> anyhow::Result<usize> {
     let mut queued = 0;
     for job in driver.tracker().list(None, None).await? {
         let requeue = match job.status {
             JobStatus::Accepted => true,
-            JobStatus::InProgress | JobStatus::Uncommitted => interrupted(driver, &job, policy).await?,
+            JobStatus::InProgress | JobStatus::Uncommitted => match live_lease(driver, &job).await? {
+                Some(expires) => {
+                    tracing::info!("job {}: run by a live driver (its lease holds until {expires}); left to it", job.job_id);
+                    tokio::spawn(take_over_when_lease_ends(driver.clone(), queue.clone(), job.job_id.clone(), policy, expires));
+                    false
+                }
+                None => interrupted(driver, &job, policy).await?,
+            },
             _ => false,
         };
-        if requeue {
-            match driver.reload(&job).await? {
-                Reloaded::Runnable(accepted) => {
-                    tracing::info!("job {}: queued again after a restart", job.job_id);
-                    queue.enqueue(*accepted);
-                    queued += 1;
-                }
-                Reloaded::NoLongerValid(reason) => {
-                    let failed = JobEvent::Failed { run_id: None, reason, interrupted: false };
-                    driver.tracker().record(&job.job_id, failed).await?;
-                }
-            }
+        if requeue && requeue_job(driver, queue, &job).await? {
+            queued += 1;
         }
     }
     Ok(queued)
+}
+
+/// The expiry of the current run's lease, if it has not passed.
+async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), job.current_run_id()) else { return Ok(None) };
+    let Some(table) = driver.backend().table_by_name(table_name).await? else { return Ok(None) };
+    let lease = AttemptDir::for_run(&table, &job.job_id, run_id).lease().await?;
+    Ok(lease.map(|l| l.expires).filter(|expires| *expires > chrono::Utc::now()))
+}
+
+/// Waits for a live run's lease to run out; if the job is still unfinished then, its driver is
+/// gone and the run is settled as interrupted.
+async fn take_over_when_lease_ends(
+    driver: Arc<Driver>,
+    queue: Arc<JobQueue>,
+    job_id: String,
+    policy: RestartPolicy,
+    mut expires: chrono::DateTime<chrono::Utc>,
+) {
+    loop {
+        let wait = (expires - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
+        tokio::time::sleep(wait).await;
+        let result: anyhow::Result<bool> = async {
+            let Some(job) = driver.tracker().job(&job_id).await? else { return Ok(true) };
+            if !matches!(job.status, JobStatus::InProgress | JobStatus::Uncommitted) {
+                return Ok(true);
+            }
+            if let Some(renewed) = live_lease(&driver, &job).await? {
+                expires = renewed;
+                return Ok(false);
+            }
+            tracing::info!("job {job_id}: its driver's lease ran out; taking the run over");
+            if interrupted(&driver, &job, policy).await? {
+                requeue_job(&driver, &queue, &job).await?;
+            }
+            Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!("job {job_id}: could not look at its run again: {e:#}");
+                expires = chrono::Utc::now() + chrono::Duration::seconds(10);
+            }
+        }
+    }
+}
+
+/// Validates a job again and queues it; true if it was queued.
+async fn requeue_job(driver: &Arc<Driver>, queue: &JobQueue, job: &JobRecord) -> anyhow::Result<bool> {
+    match driver.reload(job).await? {
+        Reloaded::Runnable(accepted) => {
+            tracing::info!("job {}: queued again after a restart", job.job_id);
+            queue.enqueue(*accepted);
+            Ok(true)
+        }
+        Reloaded::NoLongerValid(reason) => {
+            let failed = JobEvent::Failed { run_id: None, reason, interrupted: false };
+            driver.tracker().record(&job.job_id, failed).await?;
+            Ok(false)
+        }
+    }
 }
 
 /// Settles a run that lost its driver; true if the job should run again.

@@ -2,6 +2,7 @@
 //! on 127.0.0.1 (and moto for S3), started and stopped by each test. Slower than the embedded
 //! tests, so in a binary of their own: `cargo test -p bulk-import-tests --test distributed`.
 
+mod bad_inputs;
 mod clients;
 mod concurrency;
 mod executor_killed;
@@ -9,6 +10,7 @@ mod executor_ports;
 mod global_sort;
 mod json_logs;
 mod keda_scaler;
+mod lease;
 mod locked_down;
 mod metrics;
 mod python_client;
