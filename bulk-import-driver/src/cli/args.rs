@@ -260,6 +260,9 @@ pub enum JobCommand {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Print Sleeper's ingest job status report instead: detailed, or json.
+        #[arg(long, value_enum, conflicts_with = "json")]
+        report: Option<crate::cli::report::ReportFormat>,
         /// Ask a running job service (http://host:port) instead of reading the store.
         #[arg(long, env = "BULK_IMPORT_SERVER")]
         server: Option<String>,
@@ -275,6 +278,9 @@ pub enum JobCommand {
         status: Option<bulk_import_core::tracker::JobStatus>,
         #[arg(long)]
         json: bool,
+        /// Print Sleeper's ingest job status report instead: standard, or json.
+        #[arg(long, value_enum, conflicts_with = "json")]
+        report: Option<crate::cli::report::ReportFormat>,
         /// Ask a running job service (http://host:port) instead of reading the store.
         #[arg(long, env = "BULK_IMPORT_SERVER")]
         server: Option<String>,

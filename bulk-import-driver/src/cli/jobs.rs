@@ -9,6 +9,7 @@ use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord};
 use bulk_import_proto::service as api;
 
 use crate::cli::args::{ClientSecurityArgs, JobCommand};
+use crate::cli::report::{ReportFormat, detailed_report, jobs_for_report, json_report, standard_report};
 use crate::service::client;
 use crate::service::grpc::{status_from_api, status_to_api};
 
@@ -104,6 +105,18 @@ where
         }
     };
     match command {
+        JobCommand::Status { report: Some(format), .. } | JobCommand::List { report: Some(format), .. } => {
+            let for_report = jobs_for_report(&jobs);
+            let text = match (format, matches!(command, JobCommand::Status { .. })) {
+                (ReportFormat::Json, _) => json_report(&for_report, &[]),
+                (ReportFormat::Detailed, _) | (ReportFormat::Standard, true) => detailed_report(&for_report),
+                (ReportFormat::Standard, false) => standard_report(&for_report, &[]),
+            };
+            print!("{text}");
+            if format == ReportFormat::Json {
+                println!();
+            }
+        }
         JobCommand::Status { json, .. } => {
             let job = &jobs[0];
             if json {

@@ -4,6 +4,7 @@ pub mod args;
 mod copy_floor;
 mod jobs;
 mod progress_line;
+pub mod report;
 mod run;
 mod sleeper_driver;
 mod table;

@@ -90,4 +90,33 @@ async fn metrics_follow_jobs_through_the_service() {
     assert_eq!(after.get("bulk_import_running_jobs{}"), Some(&0.0));
     assert_eq!(after.get("bulk_import_queued_jobs{}"), Some(&0.0));
     assert!(seen_running, "the job was never scraped as running");
+
+    // Sleeper-shaped reports of the same jobs, from the store.
+    let cli = |args: &[&str]| {
+        let out = Command::new(bulk_import_tests::cluster::workspace_binary("bulk-import")).args(["--store", &store]).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let standard = cli(&["job", "list", "--report", "standard"]);
+    assert!(standard.contains("Total jobs in report: 2\nTotal jobs in progress: 0\nTotal jobs finished: 1\n"), "{standard}");
+    assert!(standard.lines().any(|l| l.starts_with("| FINISHED ") && l.contains("measured-job") && l.contains("300,000")), "{standard}");
+    assert!(standard.lines().any(|l| l.starts_with("| REJECTED ") && l.contains("rejected-job")), "{standard}");
+    let report: serde_json::Value = serde_json::from_str(&cli(&["job", "status", "measured-job", "--report", "json"])).unwrap();
+    let updates = &report["jobList"][0]["jobRuns"][0]["updates"];
+    let types: Vec<&str> = updates.as_array().unwrap().iter().map(|u| u["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["ACCEPTED", "STARTED", "FINISHED"], "{report}");
+    assert_eq!(updates[2]["rowsProcessed"]["rowsWritten"], 300_000);
+
+    // The Grafana dashboard in docs/ asks only for metrics the service serves.
+    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("bulk_import_") {
+                let name: String = expr[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                assert!(after.keys().any(|sample| sample.starts_with(&name)), "the dashboard asks for {name}, which is not served");
+            }
+        }
+    }
 }
