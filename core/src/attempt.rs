@@ -191,6 +191,17 @@ impl AttemptDir {
         }
     }
 
+    /// The manifest, if the run wrote one.
+    pub async fn read_manifest(&self) -> Result<Option<Manifest>> {
+        let location = self.location.child(MANIFEST);
+        let bytes = match location.store.get(&location.path).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt("manifest", &location, &e))
+    }
+
     pub async fn delete_manifest(&self) -> Result<()> {
         let location = self.location.child(MANIFEST);
         match location.store.delete(&location.path).await {

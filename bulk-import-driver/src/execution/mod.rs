@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use bulk_import_core::attempt::{AttemptDir, WrittenFile};
 use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::background::AbortOnDrop;
 use crate::commit::{commit, total_rows_written, written_files};
 use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOptions};
 use crate::intake::AcceptedJob;
@@ -54,27 +54,39 @@ impl Driver {
         // run IN_PROGRESS without it; a renewal that fails leaves the lease to run out.
         let holder = format!("pid {} on {}", std::process::id(), hostname());
         attempt.renew_lease(&holder, LEASE_TERM).await?;
-        let renewal = AbortOnDrop(tokio::spawn({
-            let attempt = attempt.clone();
+        // Stopped between renewals, never during one: a renewal cut short could still land
+        // after the release (the local store writes on a blocking thread) and leave the lease.
+        let stop_renewing = CancellationToken::new();
+        let renewal = tokio::spawn({
+            let (attempt, stop) = (attempt.clone(), stop_renewing.clone());
             async move {
                 loop {
-                    tokio::time::sleep(LEASE_RENEWAL).await;
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(LEASE_RENEWAL) => {}
+                    }
                     if let Err(e) = attempt.renew_lease(&holder, LEASE_TERM).await {
                         tracing::warn!("could not renew the run's lease: {e}");
                     }
                 }
             }
-        }));
-        let started_event =
-            JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into(), input_files: files.len() as u64 };
-        self.tracker().record(&job.id, started_event).await?;
-        control.progress.send_modify(|p| {
-            p.status = JobStatus::InProgress;
-            p.rows_total = *rows_read;
         });
-        let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
-        let outcome = self.settle(accepted, control, &attempt, run_id, started, result).await;
-        drop(renewal);
+        let _stop_on_early_return = stop_renewing.clone().drop_guard();
+        // Whatever happens from here, the lease is released: an early return must not leave it.
+        let outcome = async {
+            let started_event =
+                JobEvent::Started { run_id: run_id.clone(), algorithm: accepted.algorithm.name().into(), input_files: files.len() as u64 };
+            self.tracker().record(&job.id, started_event).await?;
+            control.progress.send_modify(|p| {
+                p.status = JobStatus::InProgress;
+                p.rows_total = *rows_read;
+            });
+            let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
+            self.settle(accepted, control, &attempt, run_id, started, result).await
+        }
+        .await;
+        stop_renewing.cancel();
+        let _ = renewal.await;
         if let Err(e) = attempt.release_lease().await {
             tracing::warn!("could not release the run's lease, which runs out in {} s: {e}", LEASE_TERM.as_secs());
         }

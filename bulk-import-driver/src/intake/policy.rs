@@ -46,11 +46,11 @@ impl SourcePrefix {
             if text.split('/').any(|segment| segment == "..") {
                 return Err(format!("{text}: a source may not hold \"..\""));
             }
-            let prefix = if url.path().is_empty() || url.path() == "/" {
-                format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default())
-            } else {
-                text.to_string()
-            };
+            // A source is a directory: `s3://data/in` must not admit `s3://data/in-secret/`. The
+            // scheme is the one input paths resolve to (`s3a://` is read as `s3://`).
+            let scheme = if url.scheme() == "s3a" { "s3" } else { url.scheme() };
+            let path = url.path().trim_end_matches('/');
+            let prefix = format!("{scheme}://{}{path}/", url.host_str().unwrap_or_default());
             return Ok(SourcePrefix::Url(prefix));
         }
         let path = Path::new(text);
@@ -141,10 +141,11 @@ mod tests {
     #[test]
     fn url_sources_are_prefixes() {
         let stores = ObjectStores::default();
-        let sources = AllowedSources::Only(vec![SourcePrefix::parse("s3://data/in/").unwrap(), SourcePrefix::parse("s3://whole").unwrap()]);
+        let sources = AllowedSources::Only(vec![SourcePrefix::parse("s3://data/in").unwrap(), SourcePrefix::parse("s3a://whole").unwrap()]);
         assert!(sources.check(&location(&stores, "s3://data/in/a.parquet")).is_ok());
         assert!(sources.check(&location(&stores, "s3://whole/any/b.parquet")).is_ok());
         assert!(sources.check(&location(&stores, "s3://data/other/a.parquet")).is_err());
+        assert!(sources.check(&location(&stores, "s3://data/in-secret/a.parquet")).is_err());
         assert!(sources.check(&location(&stores, "s3://wholesale/a.parquet")).is_err());
         assert!(SourcePrefix::parse("s3://data/in/../x/").is_err());
         assert!(SourcePrefix::parse("relative/dir").is_err());

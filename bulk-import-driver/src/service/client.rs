@@ -51,6 +51,8 @@ pub async fn connect(url: &str) -> anyhow::Result<ServiceClient> {
 pub async fn connect_with(url: &str, security: &ClientSecurity) -> anyhow::Result<ServiceClient> {
     let scheme = if security.tls_ca_pem.is_some() { "https" } else { "http" };
     let url = if url.contains("://") { url.to_string() } else { format!("{scheme}://{url}") };
+    // A token must not go out in plaintext because a URL said http while a CA was given.
+    anyhow::ensure!(security.tls_ca_pem.is_none() || url.starts_with("https://"), "{url}: with a TLS CA, the service's URL must be https://");
     let mut endpoint = Endpoint::from_shared(url.clone()).with_context(|| format!("{url} is not a service URL"))?;
     if let Some(ca) = &security.tls_ca_pem {
         endpoint = endpoint.tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca))).context("TLS settings")?;

@@ -72,7 +72,16 @@ impl JobQueue {
     async fn run(&self, queued: QueuedJob, options: &RunOptions) {
         let QueuedJob { accepted, control } = queued;
         let job_id = accepted.job.id.clone();
-        if !control.cancel.is_cancelled() {
+        // Taken under the progress channel's lock, as `cancel` looks: a job cancelled while
+        // queued never starts, and one that starts is stopped by its token.
+        let taken = control.progress.send_if_modified(|p| {
+            let take = p.status == JobStatus::Accepted && !control.cancel.is_cancelled();
+            if take {
+                p.status = JobStatus::InProgress;
+            }
+            take
+        });
+        if taken {
             self.running.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let result = self.driver.execute(&accepted, options, &control).await;
@@ -122,14 +131,20 @@ impl JobQueue {
         };
         let mut progress = control.progress.subscribe();
         control.cancel.cancel();
-        if progress.borrow().status == JobStatus::Accepted {
-            // Still queued: it will never start. Record it here, as no run will.
-            let failed = JobEvent::Failed { run_id: None, reason: CANCELLED.into(), interrupted: false };
-            self.driver.tracker().record(job_id, failed).await?;
-            control.progress.send_modify(|p| {
+        // Under the progress channel's lock, as a run slot takes the job (`run`): either the slot
+        // took it, and the run stops on the token, or it is still queued and never starts.
+        let was_queued = control.progress.send_if_modified(|p| {
+            let queued = p.status == JobStatus::Accepted;
+            if queued {
                 p.status = JobStatus::Failed;
                 p.message = Some(CANCELLED.into());
-            });
+            }
+            queued
+        });
+        if was_queued {
+            // No run will record it.
+            let failed = JobEvent::Failed { run_id: None, reason: CANCELLED.into(), interrupted: false };
+            self.driver.tracker().record(job_id, failed).await?;
         }
         let ended = progress.wait_for(|p| matches!(p.status, JobStatus::Failed | JobStatus::Finished));
         let final_progress = match tokio::time::timeout(Duration::from_mins(2), ended).await {

@@ -58,7 +58,11 @@ pub async fn recover(driver: &Arc<Driver>, queue: &Arc<JobQueue>, policy: Restar
 async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), job.current_run_id()) else { return Ok(None) };
     let Some(table) = driver.backend().table_by_name(table_name).await? else { return Ok(None) };
-    let lease = AttemptDir::for_run(&table, &job.job_id, run_id).lease().await?;
+    // An unreadable lease holds nothing: the run is judged as a dead driver's.
+    let lease = AttemptDir::for_run(&table, &job.job_id, run_id).lease().await.unwrap_or_else(|e| {
+        tracing::warn!("job {}: its run's lease cannot be read ({e}); taken as run out", job.job_id);
+        None
+    });
     Ok(lease.map(|l| l.expires).filter(|expires| *expires > chrono::Utc::now()))
 }
 
@@ -127,6 +131,18 @@ async fn interrupted(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolic
     };
     let run_id = job.current_run_id().map(str::to_string);
     if driver.backend().state_store(&table).is_job_committed(&job.job_id).await? {
+        if let Some(run_id) = &run_id {
+            // The run committed and then lost its driver before it cleaned up: everything but
+            // the committed files (the manifest's, written before the commit) goes.
+            let attempt = AttemptDir::for_run(&table, &job.job_id, run_id);
+            if let Some(manifest) = attempt.read_manifest().await? {
+                let committed = manifest.files.into_iter().map(|f| f.filename).collect();
+                attempt.sweep(driver.stores(), &committed, false).await?;
+                attempt.release_lease().await?;
+            } else {
+                tracing::warn!("job {}: committed, but its run {run_id} has no manifest: its attempt is left as it is", job.job_id);
+            }
+        }
         record_committed(driver, job, run_id).await?;
         return Ok(false);
     }
@@ -141,7 +157,12 @@ async fn interrupted(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolic
         }
     }
     if let Some(run_id) = &run_id {
-        driver.discard_attempt(&AttemptDir::for_run(&table, &job.job_id, run_id), engine_job.is_some()).await?;
+        let attempt = AttemptDir::for_run(&table, &job.job_id, run_id);
+        // A run that started may have tasks still going even without a RUNNING event.
+        let started = job.current_events().iter().any(|r| matches!(r.event, JobEvent::Started { .. }));
+        driver.discard_attempt(&attempt, engine_job.is_some() || started).await?;
+        // The dead driver's lease, which ran out, goes with its files.
+        attempt.release_lease().await?;
     }
     let reason = format!("the job service stopped during run {}", run_id.as_deref().unwrap_or("(not started)"));
     driver.tracker().record(&job.job_id, JobEvent::Failed { run_id, reason, interrupted: true }).await?;

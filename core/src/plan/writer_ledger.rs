@@ -44,10 +44,12 @@ impl WriterLedger {
         if self.not_abandoned_at.is_some_and(|at| at.elapsed() < ABANDON_CHECK_INTERVAL) {
             return Ok(());
         }
+        // The look stands from when it was asked, not from when a slow answer came.
+        let asked = Instant::now();
         if self.attempt.is_abandoned().await? {
             return Err(DataFusionError::Execution("the driver abandoned this attempt".into()));
         }
-        self.not_abandoned_at = Some(Instant::now());
+        self.not_abandoned_at = Some(asked);
         Ok(())
     }
 

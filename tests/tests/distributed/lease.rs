@@ -67,4 +67,5 @@ async fn a_service_leaves_a_live_run_alone_and_takes_over_a_dead_one() {
     assert_eq!(contents.commits_by_job.get("live-run"), Some(&1));
     assert_eq!(contents.commits_by_job.get("dead-run"), Some(&1));
     assert_eq!(contents.data_objects, contents.referenced);
+    assert!(contents.attempt_leftovers.is_empty(), "{:?}", contents.attempt_leftovers);
 }

@@ -68,7 +68,10 @@ async fn the_python_client_installs_with_pip_and_drives_a_real_service() {
     let venv = dir.path().join("venv");
     run(Path::new("python3"), &["-m", "venv", venv.to_str().unwrap()], dir.path());
     let python = venv.join("bin/python");
-    run(&python, &["-m", "pip", "install", "-q", "--disable-pip-version-check", package.to_str().unwrap()], dir.path());
+    // pip builds a local package in its own directory: a copy keeps the clone clean.
+    let copy = dir.path().join("package");
+    run(Path::new("cp"), &["-r", package.to_str().unwrap(), copy.to_str().unwrap()], dir.path());
+    run(&python, &["-m", "pip", "install", "-q", "--disable-pip-version-check", copy.to_str().unwrap()], dir.path());
 
     let (small, splits) = generate_input(dir.path(), 20_000, 2, 8, 21);
     let (big, _) = generate_input(dir.path(), 2_000_000, 4, 8, 22);
