@@ -36,14 +36,13 @@ pub async fn recover(driver: &Arc<Driver>, queue: &Arc<JobQueue>, policy: Restar
     let mut queued = 0;
     for job in driver.tracker().list(None, None).await? {
         let requeue = match job.status {
-            JobStatus::Accepted => true,
-            JobStatus::InProgress | JobStatus::Uncommitted => match live_lease(driver, &job).await? {
+            JobStatus::Accepted | JobStatus::InProgress | JobStatus::Uncommitted => match live_lease(driver, &job).await? {
                 Some(expires) => {
                     tracing::info!("job {}: run by a live driver (its lease holds until {expires}); left to it", job.job_id);
                     tokio::spawn(take_over_when_lease_ends(driver.clone(), queue.clone(), job.job_id.clone(), policy, expires));
                     false
                 }
-                None => interrupted(driver, &job, policy).await?,
+                None => settle_dead_run(driver, &job, policy).await?,
             },
             _ => false,
         };
@@ -54,9 +53,37 @@ pub async fn recover(driver: &Arc<Driver>, queue: &Arc<JobQueue>, policy: Restar
     Ok(queued)
 }
 
+/// The run a lease would be held for: the latest started, or, before any start, the one the job
+/// was accepted for (a driver takes its lease before it records STARTED).
+fn leased_run_id(job: &JobRecord) -> Option<&str> {
+    job.current_run_id().or_else(|| match job.accepted() {
+        Some(JobEvent::Accepted { run_id, .. }) => run_id.as_deref(),
+        _ => None,
+    })
+}
+
+/// Settles a job no live driver holds; true if it should be queued again. An ACCEPTED job whose
+/// driver died between taking its lease and recording STARTED leaves that run's lease (and no
+/// file yet, but the attempt is swept all the same).
+async fn settle_dead_run(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolicy) -> anyhow::Result<bool> {
+    if job.status != JobStatus::Accepted {
+        return interrupted(driver, job, policy).await;
+    }
+    if let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), leased_run_id(job))
+        && let Some(table) = driver.backend().table_by_name(table_name).await?
+    {
+        let attempt = AttemptDir::for_run(&table, &job.job_id, run_id);
+        if attempt.lease().await.ok().flatten().is_some() {
+            driver.discard_attempt(&attempt, false).await?;
+            attempt.release_lease().await?;
+        }
+    }
+    Ok(true)
+}
+
 /// The expiry of the current run's lease, if it has not passed.
 async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
-    let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), job.current_run_id()) else { return Ok(None) };
+    let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), leased_run_id(job)) else { return Ok(None) };
     let Some(table) = driver.backend().table_by_name(table_name).await? else { return Ok(None) };
     // An unreadable lease holds nothing: the run is judged as a dead driver's.
     let lease = AttemptDir::for_run(&table, &job.job_id, run_id).lease().await.unwrap_or_else(|e| {
@@ -80,7 +107,7 @@ async fn take_over_when_lease_ends(
         tokio::time::sleep(wait).await;
         let result: anyhow::Result<bool> = async {
             let Some(job) = driver.tracker().job(&job_id).await? else { return Ok(true) };
-            if !matches!(job.status, JobStatus::InProgress | JobStatus::Uncommitted) {
+            if !matches!(job.status, JobStatus::Accepted | JobStatus::InProgress | JobStatus::Uncommitted) {
                 return Ok(true);
             }
             if let Some(renewed) = live_lease(&driver, &job).await? {
@@ -88,7 +115,7 @@ async fn take_over_when_lease_ends(
                 return Ok(false);
             }
             tracing::info!("job {job_id}: its driver's lease ran out; taking the run over");
-            if interrupted(&driver, &job, policy).await? {
+            if settle_dead_run(&driver, &job, policy).await? {
                 requeue_job(&driver, &queue, &job).await?;
             }
             Ok(true)

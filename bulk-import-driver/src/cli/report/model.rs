@@ -146,18 +146,25 @@ pub fn jobs_for_report(records: &[JobRecord]) -> Vec<ReportJob> {
 
 fn report_job(record: &JobRecord) -> ReportJob {
     let mut runs: Vec<(Option<String>, ReportRun)> = Vec::new();
-    let mut started_at: Option<DateTime<Utc>> = None;
-    for event in record.events.iter().chain(&record.rejected_submissions) {
+    // When each run started, by run id.
+    let mut started: Vec<(String, DateTime<Utc>)> = Vec::new();
+    let started_at =
+        |started: &[(String, DateTime<Utc>)], run_id: Option<&String>| run_id.and_then(|id| started.iter().find(|(r, _)| r == id).map(|(_, t)| *t));
+    // Rejected resubmissions interleave with the job's events by time.
+    let mut events: Vec<_> = record.events.iter().chain(&record.rejected_submissions).collect();
+    events.sort_by_key(|e| e.time);
+    for event in events {
         let time = event.time;
         let (run_id, update) = match &event.event {
             JobEvent::Accepted { input_files, run_id, .. } => (run_id.clone(), RunUpdate::Accepted { time, input_files: *input_files }),
             JobEvent::Rejected { reasons, .. } => (None, RunUpdate::Rejected { time, input_files: 0, reasons: reasons.clone() }),
             JobEvent::Started { run_id, input_files: files, .. } => {
-                started_at = Some(time);
+                started.push((run_id.clone(), time));
                 (Some(run_id.clone()), RunUpdate::Started { time, input_files: *files })
             }
             JobEvent::Finished { run_id, rows_read, rows_written, files_written, committed_when_files_added, duration_seconds, .. } => {
-                let start = started_at.unwrap_or_else(|| time - chrono::Duration::milliseconds((duration_seconds * 1000.0) as i64));
+                let start =
+                    started_at(&started, Some(run_id)).unwrap_or_else(|| time - chrono::Duration::milliseconds((duration_seconds * 1000.0) as i64));
                 let update = RunUpdate::Finished {
                     start,
                     time,
@@ -169,7 +176,9 @@ fn report_job(record: &JobRecord) -> ReportJob {
                 (Some(run_id.clone()), update)
             }
             JobEvent::FilesAdded { run_id, files_added } => (Some(run_id.clone()), RunUpdate::FilesAdded { time, files: *files_added }),
-            JobEvent::Failed { run_id, reason, .. } => (run_id.clone(), RunUpdate::Failed { start: started_at, time, reasons: vec![reason.clone()] }),
+            JobEvent::Failed { run_id, reason, .. } => {
+                (run_id.clone(), RunUpdate::Failed { start: started_at(&started, run_id.as_ref()), time, reasons: vec![reason.clone()] })
+            }
             JobEvent::Running { .. } | JobEvent::PartitionsSplit { .. } | JobEvent::FilesWritten { .. } => continue,
         };
         // The first run's validation is ACCEPTED under the run id the job was accepted for.

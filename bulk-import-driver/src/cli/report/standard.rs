@@ -228,6 +228,8 @@ pub fn instant(time: DateTime<Utc>) -> String {
 
 /// Sleeper's duration: Java's `Duration.toString()` without `PT`, units lower case and spaced.
 pub fn duration(millis: i64) -> String {
+    // Clocks of different machines can put an end a little before its start.
+    let millis = millis.max(0);
     let (hours, rest) = (millis / 3_600_000, millis % 3_600_000);
     let (minutes, rest) = (rest / 60_000, rest % 60_000);
     let mut parts = Vec::new();

@@ -56,8 +56,9 @@ impl InProcessRunner {
             return Err(DataFusionError::Execution(format!("no job {id} runs in this process, or another caller is waiting for it")));
         };
         on_running();
+        // Whoever stops waiting stops the run: dropped, this aborts it and forgets it.
+        let _forget = Forget { runner: self, id };
         let result = handle.await;
-        self.runs().remove(id);
         match result {
             Ok(output) => output,
             Err(e) if e.is_cancelled() => Err(DataFusionError::Execution(format!("job {id} was cancelled"))),
@@ -66,12 +67,26 @@ impl InProcessRunner {
     }
 
     /// Stops the run's tasks: dropping the plan's streams stops every task it spawned. True if
-    /// the run was still going.
+    /// the run was still going; false for a run no one waits for any more, which was stopped then.
     pub fn cancel(&self, id: &str) -> bool {
         self.runs().get(id).is_some_and(|run| {
             let running = !run.abort.is_finished();
             run.abort.abort();
             running
         })
+    }
+}
+
+/// Aborts and forgets a run when its waiter goes.
+struct Forget<'a> {
+    runner: &'a InProcessRunner,
+    id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(run) = self.runner.runs().remove(self.id) {
+            run.abort.abort();
+        }
     }
 }
