@@ -173,41 +173,21 @@ impl AttemptDir {
 
     /// The run's lease, if it has one.
     pub async fn lease(&self) -> Result<Option<Lease>> {
-        let location = self.location.child(LEASE);
-        let bytes = match location.store.get(&location.path).await {
-            Ok(result) => result.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt("lease", &location, &e))
+        read_json(&self.location.child(LEASE), "lease").await
     }
 
     /// Gives the run up: the lease goes.
     pub async fn release_lease(&self) -> Result<()> {
-        let location = self.location.child(LEASE);
-        match location.store.delete(&location.path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        delete_if_present(&self.location.child(LEASE)).await.map(drop)
     }
 
     /// The manifest, if the run wrote one.
     pub async fn read_manifest(&self) -> Result<Option<Manifest>> {
-        let location = self.location.child(MANIFEST);
-        let bytes = match location.store.get(&location.path).await {
-            Ok(result) => result.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt("manifest", &location, &e))
+        read_json(&self.location.child(MANIFEST), "manifest").await
     }
 
     pub async fn delete_manifest(&self) -> Result<()> {
-        let location = self.location.child(MANIFEST);
-        match location.store.delete(&location.path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        delete_if_present(&self.location.child(MANIFEST)).await.map(drop)
     }
 
     /// Marks the attempt abandoned; the mark stays, so that a late task never writes into it.
@@ -249,6 +229,16 @@ impl AttemptDir {
         }
         Ok(deleted)
     }
+}
+
+/// An object's JSON, if the object is there.
+async fn read_json<T: serde::de::DeserializeOwned>(location: &Location, what: &'static str) -> Result<Option<T>> {
+    let bytes = match location.store.get(&location.path).await {
+        Ok(result) => result.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(what, location, &e))
 }
 
 /// Deletes an object; false if it was not there.
