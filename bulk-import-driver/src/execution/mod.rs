@@ -4,6 +4,7 @@
 //! failure or cancellation nothing is committed and the attempt's files are deleted.
 
 pub mod engine;
+mod lease;
 mod monitor;
 pub mod progress;
 
@@ -15,7 +16,6 @@ use std::time::{Duration, Instant};
 use bulk_import_core::attempt::{AttemptDir, WrittenFile};
 use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::commit::{commit, total_rows_written, written_files};
@@ -23,16 +23,13 @@ use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOp
 use crate::intake::AcceptedJob;
 use crate::planning::PlanInput;
 use crate::planning::pre_split::ensure_leaves;
+pub use lease::LEASE_TERM;
+use lease::RunLease;
 
 /// How long a discarded attempt's writers get to notice the abandoned mark, finish or remove
 /// the file they were completing, and stop, before the second sweep. A writer checks the mark
 /// before and after every file, so this is one file's completion (a final upload), with room.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
-
-/// How long a run's lease holds without renewal, and how often the run renews it: a job service
-/// started beside a live run waits this long after the run's driver dies before taking it over.
-pub const LEASE_TERM: Duration = Duration::from_secs(30);
-const LEASE_RENEWAL: Duration = Duration::from_secs(5);
 
 impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
@@ -51,27 +48,8 @@ impl Driver {
         let run_id = run_id.clone();
         let attempt = AttemptDir::for_run(table, &job.id, &run_id);
         // The lease is taken before the run is recorded as started, so that no one ever sees the
-        // run IN_PROGRESS without it; a renewal that fails leaves the lease to run out.
-        let holder = format!("pid {} on {}", std::process::id(), hostname());
-        attempt.renew_lease(&holder, LEASE_TERM).await?;
-        // Stopped between renewals, never during one: a renewal cut short could still land
-        // after the release (the local store writes on a blocking thread) and leave the lease.
-        let stop_renewing = CancellationToken::new();
-        let renewal = tokio::spawn({
-            let (attempt, stop) = (attempt.clone(), stop_renewing.clone());
-            async move {
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(LEASE_RENEWAL) => {}
-                    }
-                    if let Err(e) = attempt.renew_lease(&holder, LEASE_TERM).await {
-                        tracing::warn!("could not renew the run's lease: {e}");
-                    }
-                }
-            }
-        });
-        let _stop_on_early_return = stop_renewing.clone().drop_guard();
+        // run IN_PROGRESS without it.
+        let lease = RunLease::take(&attempt).await?;
         // Whatever happens from here, the lease is released: an early return must not leave it.
         let outcome = async {
             let started_event =
@@ -85,11 +63,7 @@ impl Driver {
             self.settle(accepted, control, &attempt, run_id, started, result).await
         }
         .await;
-        stop_renewing.cancel();
-        let _ = renewal.await;
-        if let Err(e) = attempt.release_lease().await {
-            tracing::warn!("could not release the run's lease, which runs out in {} s: {e}", LEASE_TERM.as_secs());
-        }
+        lease.release().await;
         outcome
     }
 
@@ -259,9 +233,4 @@ impl Driver {
         let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
         Ok((written, outcome))
     }
-}
-
-/// This machine's name, for the lease's holder.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_string())
 }
