@@ -9,7 +9,7 @@
 //! The CLI admits and executes at once; the job service admits when a job is submitted and
 //! executes when a slot frees up.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bulk_import_core::backend::{Backend, CommitOutcome, JobTracker};
@@ -78,12 +78,15 @@ pub struct RunControl {
     pub cancel: CancellationToken,
     /// Receives the job's progress as it changes.
     pub progress: Arc<watch::Sender<Progress>>,
+    /// The physical plan the run executed, with each operator's metrics where the engine ran
+    /// it in this process; set once the plan has stopped.
+    pub executed_plan: Arc<OnceLock<String>>,
 }
 
 impl RunControl {
     pub fn new(rows_total: u64) -> Self {
         let (progress, _) = watch::channel(Progress::new(JobStatus::Accepted, rows_total));
-        RunControl { cancel: CancellationToken::new(), progress: Arc::new(progress) }
+        RunControl { cancel: CancellationToken::new(), progress: Arc::new(progress), executed_plan: Arc::default() }
     }
 }
 

@@ -214,6 +214,21 @@ impl PartitionTree {
         self.leaves.iter().map(|&i| &self.partitions[i])
     }
 
+    /// The leaves in the order of a depth-first walk taking children as listed: key order for
+    /// Sleeper's trees, whose children are listed low range first. For showing leaves to people.
+    pub fn leaves_depth_first(&self) -> Vec<&Partition> {
+        let mut leaves = Vec::with_capacity(self.leaves.len());
+        let mut pending = vec![self.root()];
+        while let Some(partition) = pending.pop() {
+            if partition.child_ids.is_empty() {
+                leaves.push(partition);
+            } else {
+                pending.extend(partition.child_ids.iter().rev().filter_map(|id| self.get(id)));
+            }
+        }
+        leaves
+    }
+
     pub fn leaf_count(&self) -> usize {
         self.leaves.len()
     }
@@ -398,6 +413,20 @@ mod tests {
             d
         };
         assert!(tree.leaves().all(|l| depth(l) <= 3));
+    }
+
+    #[test]
+    fn depth_first_leaves_are_in_key_order() {
+        let points: Vec<KeyValue> = ["b", "d", "f", "h", "j"].iter().map(|s| KeyValue::String(s.to_string())).collect();
+        let tree = PartitionTree::from_split_points(&string_key(), &points).unwrap();
+        let mins: Vec<String> = tree.leaves_depth_first().iter().map(|l| l.region.ranges[0].min.to_string()).collect();
+        let sorted = {
+            let mut m = mins.clone();
+            m.sort();
+            m
+        };
+        assert_eq!(mins.len(), 6);
+        assert_eq!(mins, sorted);
     }
 
     #[test]

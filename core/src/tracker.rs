@@ -3,6 +3,7 @@
 //! ([`crate::backend::JobTracker`]).
 
 use std::fmt;
+use std::fmt::Write;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -122,6 +123,56 @@ pub enum JobEvent {
 }
 
 impl JobEvent {
+    /// One line (and a line for each warning) saying what happened, for people.
+    pub fn describe(&self) -> String {
+        match self {
+            JobEvent::Accepted { table_name, input_files, input_rows, class_name, warnings, platform_spec, .. } => {
+                let mut line = format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}");
+                if !platform_spec.is_empty() {
+                    let spec: Vec<String> = platform_spec.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let _ = write!(line, "; platformSpec {}", spec.join(", "));
+                }
+                for warning in warnings {
+                    let _ = write!(line, "\n    warning: {warning}");
+                }
+                line
+            }
+            JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
+            JobEvent::Started { algorithm, run_id, .. } => format!("STARTED run {run_id} ({algorithm})"),
+            JobEvent::PartitionsSplit { leaves_before, leaves_after, transaction_number, .. } => {
+                format!("PARTITIONS SPLIT: {leaves_before} leaves to {leaves_after} (transaction {transaction_number})")
+            }
+            JobEvent::Running { engine_job_id, seconds_since_started, .. } => {
+                format!("RUNNING as engine job {engine_job_id}, {seconds_since_started:.3} s after submission")
+            }
+            JobEvent::FilesWritten { files_written, rows_written, .. } => format!("FILES WRITTEN: {files_written} files, {rows_written} rows"),
+            JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, committed_when_files_added, .. } => {
+                let commit = if *committed_when_files_added { ", sent to the state store committer" } else { "" };
+                format!(
+                    "FINISHED: {rows_read} rows read, {rows_written} written, {files_written} files, {duration_seconds:.2} s, {rows_per_second:.0} rows/s{commit}"
+                )
+            }
+            JobEvent::FilesAdded { files_added, .. } => format!("FILES ADDED by the committer: {files_added}"),
+            JobEvent::Failed { reason, interrupted: false, .. } => format!("FAILED: {reason}"),
+            JobEvent::Failed { reason, interrupted: true, .. } => format!("FAILED (interrupted): {reason}"),
+        }
+    }
+
+    /// The event's name, as [`Self::describe`] begins.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobEvent::Accepted { .. } => "ACCEPTED",
+            JobEvent::Rejected { .. } => "REJECTED",
+            JobEvent::Started { .. } => "STARTED",
+            JobEvent::PartitionsSplit { .. } => "PARTITIONS SPLIT",
+            JobEvent::Running { .. } => "RUNNING",
+            JobEvent::FilesWritten { .. } => "FILES WRITTEN",
+            JobEvent::Finished { .. } => "FINISHED",
+            JobEvent::FilesAdded { .. } => "FILES ADDED",
+            JobEvent::Failed { .. } => "FAILED",
+        }
+    }
+
     /// The status a job has after this event.
     pub fn status(&self) -> JobStatus {
         match self {

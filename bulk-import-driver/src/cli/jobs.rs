@@ -1,11 +1,10 @@
 //! `bulk-import job ...`: jobs from the tracker in the store, or from a running job service.
 
-use std::fmt::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use bulk_import_core::backend::Backend;
-use bulk_import_core::tracker::{JobEvent, JobEventRecord, JobRecord};
+use bulk_import_core::tracker::{JobEventRecord, JobRecord};
 use bulk_import_proto::service as api;
 
 use crate::cli::args::{ClientSecurityArgs, JobCommand};
@@ -13,47 +12,13 @@ use crate::cli::report::{ReportFormat, detailed_report, jobs_for_report, json_re
 use crate::service::client;
 use crate::service::grpc::{status_from_api, status_to_api};
 
-fn describe(event: &JobEvent) -> String {
-    match event {
-        JobEvent::Accepted { table_name, input_files, input_rows, class_name, warnings, platform_spec, .. } => {
-            let mut line = format!("ACCEPTED into {table_name}: {input_files} files, {input_rows} rows, {class_name}");
-            if !platform_spec.is_empty() {
-                let spec: Vec<String> = platform_spec.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let _ = write!(line, "; platformSpec {}", spec.join(", "));
-            }
-            for warning in warnings {
-                let _ = write!(line, "\n    warning: {warning}");
-            }
-            line
-        }
-        JobEvent::Rejected { reasons, .. } => format!("REJECTED: {}", reasons.join("; ")),
-        JobEvent::Started { algorithm, run_id, .. } => format!("STARTED run {run_id} ({algorithm})"),
-        JobEvent::PartitionsSplit { leaves_before, leaves_after, transaction_number, .. } => {
-            format!("PARTITIONS SPLIT: {leaves_before} leaves to {leaves_after} (transaction {transaction_number})")
-        }
-        JobEvent::Running { engine_job_id, seconds_since_started, .. } => {
-            format!("RUNNING as engine job {engine_job_id}, {seconds_since_started:.3} s after submission")
-        }
-        JobEvent::FilesWritten { files_written, rows_written, .. } => format!("FILES WRITTEN: {files_written} files, {rows_written} rows"),
-        JobEvent::Finished { rows_read, rows_written, files_written, duration_seconds, rows_per_second, committed_when_files_added, .. } => {
-            let commit = if *committed_when_files_added { ", sent to the state store committer" } else { "" };
-            format!(
-                "FINISHED: {rows_read} rows read, {rows_written} written, {files_written} files, {duration_seconds:.2} s, {rows_per_second:.0} rows/s{commit}"
-            )
-        }
-        JobEvent::FilesAdded { files_added, .. } => format!("FILES ADDED by the committer: {files_added}"),
-        JobEvent::Failed { reason, interrupted: false, .. } => format!("FAILED: {reason}"),
-        JobEvent::Failed { reason, interrupted: true, .. } => format!("FAILED (interrupted): {reason}"),
-    }
-}
-
 fn print_job(job: &JobRecord) {
     println!("job {}: {} (table {})", job.job_id, job.status, job.table_name.as_deref().unwrap_or("-"));
     for event in &job.events {
-        println!("  {}  {}", event.time.format("%Y-%m-%d %H:%M:%S%.3f"), describe(&event.event));
+        println!("  {}  {}", event.time.format("%Y-%m-%d %H:%M:%S%.3f"), event.event.describe());
     }
     for rejected in &job.rejected_submissions {
-        println!("  {}  later submission {}", rejected.time.format("%Y-%m-%d %H:%M:%S%.3f"), describe(&rejected.event));
+        println!("  {}  later submission {}", rejected.time.format("%Y-%m-%d %H:%M:%S%.3f"), rejected.event.describe());
     }
 }
 

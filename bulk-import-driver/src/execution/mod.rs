@@ -195,7 +195,7 @@ impl Driver {
         anyhow::ensure!(!control.cancel.is_cancelled(), CANCELLED);
 
         let submitted = Instant::now();
-        let engine_job_id = self.engine.submit(plan, &job.id, &settings.session).await?;
+        let engine_job_id = self.engine.submit(plan.clone(), &job.id, &settings.session).await?;
         tracing::Span::current().record("engine_job_id", engine_job_id.as_str());
         tracing::info!("submitted: {shuffle_partitions} write tasks over {leaves} leaves");
         let (running_tx, running_rx) = tokio::sync::oneshot::channel();
@@ -218,6 +218,7 @@ impl Driver {
         if let Some(elapsed) = running.and_then(|mut r| r.try_recv().ok()) {
             self.record_running(&job.id, run_id, &engine_job_id, elapsed).await;
         }
+        let _ = control.executed_plan.set(self.engine.show_executed(plan.as_ref()));
         let batches = result?;
         let written = written_files(&batches);
         let rows_written = total_rows_written(&written);

@@ -1,4 +1,5 @@
-//! The job service's HTTP port: Prometheus metrics on `/metrics`.
+//! The job service's HTTP port: Prometheus metrics on `/metrics` (open, as health is, to the
+//! scraper), and the web view's pages ([`super::web`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,15 +12,17 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::service::queue::JobQueue;
+use crate::service::web::{self, WebState};
 
 /// The version of the text exposition format served.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Binds `address` and serves until the returned task is aborted.
-pub async fn serve(address: SocketAddr, queue: Arc<JobQueue>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub async fn serve(address: SocketAddr, queue: Arc<JobQueue>, web: WebState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (--http-listen)"))?;
-    tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
-    let router = Router::new().route("/metrics", get(metrics)).with_state(queue);
+    let local = listener.local_addr()?;
+    tracing::info!("metrics on http://{local}/metrics, jobs on http://{local}/jobs");
+    let router = Router::new().route("/metrics", get(metrics)).with_state(queue).merge(web::router(Arc::new(web)));
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("the HTTP server stopped: {e}");

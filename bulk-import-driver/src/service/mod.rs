@@ -7,10 +7,12 @@ pub mod client;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod plan_archive;
 pub mod queue;
 pub mod recovery;
 pub mod scaler;
 pub mod sqs_intake;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +96,12 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
             if config.token_file.is_none() { "submit and cancel jobs" } else { "read the tokens on the wire" },
         );
     }
+    if !config.http_listen.ip().is_loopback() && config.token_file.is_some() {
+        tracing::warn!(
+            "SECURITY: the web view on {} is plain HTTP: a token typed into its login form crosses the network in the clear; put it behind a TLS ingress or proxy",
+            config.http_listen
+        );
+    }
     let auth = config.token_file.as_deref().map(TokenAuth::load).transpose()?;
     let _reloader = auth.as_ref().map(TokenAuth::reload_on_hangup).transpose()?.map(AbortOnDrop);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -103,7 +111,8 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     let driver = Arc::new(driver);
     let metrics = Arc::new(ServiceMetrics::new()?);
     let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs, metrics);
-    let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone()).await?);
+    let web = web::WebState { driver: driver.clone(), queue: queue.clone(), sessions: web::Sessions::new(auth.clone()) };
+    let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone(), web).await?);
     let ready = Arc::new(AtomicBool::new(false));
     let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
     let service = BulkImportServiceServer::new(JobService::new(driver.clone(), queue.clone(), config.limits, ready.clone()))

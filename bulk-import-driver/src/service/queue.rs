@@ -13,6 +13,7 @@ use crate::driver::{CANCELLED, Driver, RunControl, RunOptions};
 use crate::execution::progress::Progress;
 use crate::intake::AcceptedJob;
 use crate::service::metrics::ServiceMetrics;
+use crate::service::plan_archive::PlanArchive;
 
 struct QueuedJob {
     accepted: AcceptedJob,
@@ -37,13 +38,16 @@ pub struct JobQueue {
     /// Jobs holding a run slot.
     running: AtomicUsize,
     metrics: Arc<ServiceMetrics>,
+    /// The plans of the jobs run here, for the web view.
+    plans: PlanArchive,
 }
 
 impl JobQueue {
     /// Starts `concurrency` run slots taking jobs from the queue in order.
     pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize, metrics: Arc<ServiceMetrics>) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let queue = Arc::new(JobQueue { driver, sender, active: Mutex::default(), running: AtomicUsize::new(0), metrics });
+        let queue =
+            Arc::new(JobQueue { driver, sender, active: Mutex::default(), running: AtomicUsize::new(0), metrics, plans: PlanArchive::default() });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..concurrency.max(1) {
             let queue = queue.clone();
@@ -86,6 +90,9 @@ impl JobQueue {
             let started = std::time::Instant::now();
             let result = self.driver.execute(&accepted, options, &control).await;
             self.running.fetch_sub(1, Ordering::Relaxed);
+            if let Some(plan) = control.executed_plan.get() {
+                self.plans.keep(&job_id, plan.clone());
+            }
             match result {
                 Ok(outcome) => {
                     self.metrics.ran(&outcome, started.elapsed().as_secs_f64());
@@ -117,6 +124,11 @@ impl JobQueue {
 
     pub fn metrics(&self) -> &ServiceMetrics {
         &self.metrics
+    }
+
+    /// The executed plan of the job's latest run here, if it is still kept.
+    pub fn executed_plan(&self, job_id: &str) -> Option<String> {
+        self.plans.get(job_id)
     }
 
     /// Progress of a job queued or running here.

@@ -17,6 +17,7 @@ mod python_client;
 mod s3;
 mod service_killed;
 mod soak;
+mod web_view;
 
 /// Each test runs its processes alone. Their waits are sized for one cluster on two cores (and
 /// the kill tests time their kills against the job's progress), as when each file was its own

@@ -10,7 +10,7 @@ mod standard;
 
 pub use json::json_report;
 pub use model::{ReportJob, ReportRun, RunUpdate, Timed, jobs_for_report};
-pub use standard::{detailed_report, standard_report};
+pub use standard::{count, detailed_report, duration, standard_report};
 
 /// The report a `job` command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

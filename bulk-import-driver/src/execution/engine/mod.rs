@@ -18,7 +18,8 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, displayable};
 use datafusion::prelude::SessionConfig;
 
 use ballista::BallistaRunner;
@@ -225,6 +226,18 @@ impl Engine {
         match &self.runner {
             Runner::InProcess(runner) => runner.wait(engine_job_id, on_running).await,
             Runner::Ballista(runner) => runner.scheduler.wait(engine_job_id, on_running).await,
+        }
+    }
+
+    /// A plan this engine has run, indented, one operator a line. The in-process engine ran
+    /// `plan` itself, so each operator carries its metrics (rows, time, spills); Ballista ran
+    /// a copy decoded on its executors, whose metrics stay with its scheduler.
+    pub fn show_executed(&self, plan: &dyn ExecutionPlan) -> String {
+        match &self.runner {
+            Runner::InProcess(_) => DisplayableExecutionPlan::with_metrics(plan).indent(true).to_string(),
+            Runner::Ballista(_) => {
+                format!("(run by Ballista: operator metrics are in its scheduler's UI)\n{}", displayable(plan).indent(true))
+            }
         }
     }
 
