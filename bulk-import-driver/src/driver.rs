@@ -30,6 +30,9 @@ pub struct RunOptions {
     /// How many tasks sort and write; by default as the algorithm chooses
     /// ([`Algorithm::default_write_tasks`]).
     pub shuffle_partitions: Option<usize>,
+    /// A run whose progress does not move for this long fails, rather than hang; `None` waits
+    /// for ever.
+    pub stall_timeout: Option<Duration>,
     /// Test hook: each writer task fails after completing this many files.
     pub fail_after_files: Option<u32>,
 }

@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod backend;
 pub mod codec;
+pub mod counted_store;
 pub mod error;
 pub mod key;
 pub mod logging;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod sketch;
 pub mod split_points;
 pub mod store;
+pub mod store_metrics;
 pub mod table;
 pub mod tracker;
 pub mod transaction;

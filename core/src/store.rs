@@ -13,6 +13,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, RetryConfig};
+
+use crate::counted_store::CountedStore;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -150,13 +152,13 @@ impl ObjectStores {
     }
 
     fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        self.store_for(&format!("s3://{bucket}/"), || Ok(Arc::new(self.s3.builder(bucket).build()?)))
+        self.store_for(&format!("s3://{bucket}/"), || Ok(CountedStore::wrap(Arc::new(self.s3.builder(bucket).build()?))))
     }
 
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
         let absolute = std::path::absolute(fs_path).map_err(|e| Error::InvalidStore(fs_path.display().to_string(), e.to_string()))?;
         let store_url = ObjectStoreUrl::local_filesystem();
-        let store = self.store_for(store_url.as_str(), || Ok(Arc::new(LocalFileSystem::new())))?;
+        let store = self.store_for(store_url.as_str(), || Ok(CountedStore::wrap(Arc::new(LocalFileSystem::new()))))?;
         let path = Path::from_absolute_path(&absolute).map_err(|e| Error::InvalidStore(absolute.display().to_string(), e.to_string()))?;
         Ok(Location { store_url, store, path })
     }
@@ -188,7 +190,7 @@ impl ObjectStoreRegistry for ObjectStores {
             return Ok(store.clone());
         }
         match url.scheme() {
-            "file" => self.store_for(&key, || Ok(Arc::new(LocalFileSystem::new()))).map_err(DataFusionError::from),
+            "file" => self.store_for(&key, || Ok(CountedStore::wrap(Arc::new(LocalFileSystem::new())))).map_err(DataFusionError::from),
             "s3" | "s3a" => match url.host_str() {
                 Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(DataFusionError::from),
                 _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),

@@ -110,6 +110,12 @@ pub struct RunArgs {
     /// leaf; global sort one per task slot, each writing one key range).
     #[arg(long)]
     pub shuffle_partitions: Option<usize>,
+    /// Fail a run whose progress (files completed, rows written) has not moved for this many
+    /// seconds: its engine job is cancelled and its files removed. It must exceed the longest
+    /// stretch a run spends before its first file completes (reading and sorting a leaf).
+    /// 0 waits for ever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub stall_timeout: u64,
     /// Print only the outcome.
     #[arg(long, short)]
     pub quiet: bool,
@@ -147,6 +153,12 @@ pub struct ServeArgs {
     /// leaf; global sort one per task slot, each writing one key range).
     #[arg(long)]
     pub shuffle_partitions: Option<usize>,
+    /// Fail a run whose progress (files completed, rows written) has not moved for this many
+    /// seconds: its engine job is cancelled and its files removed. It must exceed the longest
+    /// stretch a run spends before its first file completes (reading and sorting a leaf).
+    /// 0 waits for ever.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub stall_timeout: u64,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]

@@ -51,7 +51,8 @@ async fn show_progress(mut progress: watch::Receiver<Progress>) {
 pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<ExitCode> {
     let raw = read(&args.job)?;
     let driver = Driver::open(store, s3.options(), EngineChoice::Embedded(engine_config(&args.engine))).await?;
-    let options = RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None };
+    let options =
+        RunOptions { shuffle_partitions: args.shuffle_partitions, stall_timeout: stall_timeout(args.stall_timeout), fail_after_files: None };
     let control = RunControl::new(0);
     let printer = (!args.quiet).then(|| tokio::spawn(show_progress(control.progress.subscribe())));
     let outcome = driver.run_with(&raw, &options, &control).await?;
@@ -64,6 +65,7 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
             let seconds = summary.duration.as_secs_f64();
             let (status, commit) = match summary.commit {
                 CommitOutcome::Applied { transaction_number } => ("FINISHED", format!("transaction {transaction_number}")),
+                CommitOutcome::Landed => ("FINISHED", "committed; the store's answer was lost on the way".to_string()),
                 CommitOutcome::Requested => ("UNCOMMITTED", "sent to the state store committer".to_string()),
             };
             println!(
@@ -108,7 +110,11 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
         http_listen: args.http_listen,
         concurrent_jobs: args.concurrent_jobs,
         restart_policy: RestartPolicy { max_resubmissions: args.resubmit_interrupted },
-        run_options: RunOptions { shuffle_partitions: args.shuffle_partitions, fail_after_files: None },
+        run_options: RunOptions {
+            shuffle_partitions: args.shuffle_partitions,
+            stall_timeout: stall_timeout(args.stall_timeout),
+            fail_after_files: None,
+        },
         bulk_import_queue: args.queue.clone(),
         exit_before_queue_delete: args.exit_before_queue_delete,
         limits: SubmissionLimits { max_job_json_bytes: security.max_job_json_bytes, max_queued_jobs: security.max_queued_jobs },
@@ -204,4 +210,9 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(EXIT_FAILED)
         }
     })
+}
+
+/// `--stall-timeout`: seconds, 0 for none.
+fn stall_timeout(seconds: u64) -> Option<std::time::Duration> {
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
 }

@@ -18,7 +18,7 @@ use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use tracing::Instrument;
 
-use crate::commit::{commit, total_rows_written, written_files};
+use crate::commit::{CommitOutcomeUnknown, commit, total_rows_written, written_files};
 use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOptions};
 use crate::intake::AcceptedJob;
 use crate::planning::PlanInput;
@@ -30,6 +30,27 @@ use lease::RunLease;
 /// the file they were completing, and stop, before the second sweep. A writer checks the mark
 /// before and after every file, so this is one file's completion (a final upload), with room.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(2);
+
+/// Waits until the run's progress (which the monitor publishes only when it changes) has not
+/// moved for `timeout`; for ever, without one. Returns the reason the run fails with.
+async fn stalled(control: &RunControl, timeout: Option<Duration>) -> String {
+    let Some(timeout) = timeout else { return std::future::pending().await };
+    let mut progress = control.progress.subscribe();
+    loop {
+        match tokio::time::timeout(timeout, progress.changed()).await {
+            Ok(Ok(())) => {}
+            // The sender lives as long as the run: it cannot close while the run is watched.
+            Ok(Err(_)) => return std::future::pending().await,
+            Err(_) => {
+                let (rows, tasks) = (progress.borrow().rows_written, progress.borrow().tasks_done);
+                return format!(
+                    "stalled: no progress for {} s (--stall-timeout) at {rows} rows written and {tasks} writer tasks done; the engine job was cancelled",
+                    timeout.as_secs()
+                );
+            }
+        }
+    }
+}
 
 impl Driver {
     /// Runs an accepted job: plan, execute on Ballista, commit; on any failure or cancellation
@@ -121,7 +142,10 @@ impl Driver {
                 if control.cancel.is_cancelled() {
                     reason = CANCELLED.to_string();
                 }
-                if let Err(e) = self.discard_attempt(attempt, true).await {
+                if error.downcast_ref::<CommitOutcomeUnknown>().is_some() {
+                    // The commit may have landed: its files stay, and so does the attempt's
+                    // manifest, which names them.
+                } else if let Err(e) = self.discard_attempt(attempt, true).await {
                     let _ = write!(reason, "; and the attempt's files could not all be deleted: {e}");
                 }
                 tracing::warn!("FAILED: {reason}");
@@ -207,6 +231,15 @@ impl Driver {
         let result = tokio::select! {
             result = execution => result.map_err(anyhow::Error::from),
             () = monitor => unreachable!("the monitor runs until the job ends"),
+            stalled = stalled(control, options.stall_timeout) => {
+                // The engine may be what stalled: asking it to cancel must not hang the run too.
+                match tokio::time::timeout(Duration::from_secs(30), self.engine.cancel(&engine_job_id)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("job {}: could not cancel stalled engine job {engine_job_id}: {e}", job.id),
+                    Err(_) => tracing::warn!("job {}: the engine did not answer the cancellation of {engine_job_id} within 30 s", job.id),
+                }
+                Err(anyhow::anyhow!("{stalled}"))
+            }
             () = control.cancel.cancelled() => {
                 if let Err(e) = self.engine.cancel(&engine_job_id).await {
                     tracing::warn!("job {}: could not cancel Ballista job {engine_job_id}: {e}", job.id);

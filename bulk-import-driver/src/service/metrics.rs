@@ -49,6 +49,10 @@ impl ServiceMetrics {
         registry.register(Box::new(rows_written.clone()))?;
         registry.register(Box::new(files_written.clone()))?;
         registry.register(Box::new(bytes_written.clone()))?;
+        // Commit conflicts and object store errors, counted where the stores meet them.
+        for collector in bulk_import_core::store_metrics::STORE_METRICS.collectors() {
+            registry.register(collector)?;
+        }
         Ok(ServiceMetrics { registry, jobs, rejections, queued, running, duration, rows_read, rows_written, files_written, bytes_written })
     }
 

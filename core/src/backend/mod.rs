@@ -66,6 +66,9 @@ pub struct FilesCommit {
 pub enum CommitOutcome {
     /// The files are in the table, at this transaction of its log.
     Applied { transaction_number: u64 },
+    /// The files are in the table, but the store's answer to the commit was lost, so at which
+    /// transaction is not known (see the driver's `commit`).
+    Landed,
     /// The files were sent to a committer that adds them later (Sleeper's asynchronous commit):
     /// the job stays UNCOMMITTED until the committer has.
     Requested,

@@ -22,6 +22,7 @@ use bulk_import_core::backend::{CommitOutcome, FilesCommit, StateStore, StateSto
 use bulk_import_core::partition::{Partition, PartitionTree};
 use bulk_import_core::schema::KeyField;
 use bulk_import_core::store::{Location, ObjectStores};
+use bulk_import_core::store_metrics::{STORE_METRICS, logs};
 use bulk_import_core::table::Table;
 use bulk_import_core::transaction::{TableFile, extended};
 use bulk_import_core::transaction_json::{AddFilesJson, TransactionJson};
@@ -227,8 +228,10 @@ where
         let next = attempt();
         async move { next.await?.ok_or(Error::WriteConflict) }
     };
-    try_once.retry(append_backoff()).when(|e| matches!(e, Error::WriteConflict)).await.map_err(|e| match e {
+    let retried = |_: &Error, _| STORE_METRICS.retried(logs::SLEEPER_TRANSACTION_LOG);
+    try_once.retry(append_backoff()).when(|e| matches!(e, Error::WriteConflict)).notify(retried).await.map_err(|e| match e {
         Error::WriteConflict => {
+            STORE_METRICS.gave_up(logs::SLEEPER_TRANSACTION_LOG);
             tracing::warn!("{what}: other writers took every transaction number tried");
             Error::TooManyConflicts(APPEND_ATTEMPTS)
         }

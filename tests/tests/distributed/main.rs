@@ -17,6 +17,7 @@ mod python_client;
 mod s3;
 mod service_killed;
 mod soak;
+mod stalled_executors;
 mod web_view;
 
 /// Each test runs its processes alone. Their waits are sized for one cluster on two cores (and

@@ -90,6 +90,10 @@ async fn metrics_follow_jobs_through_the_service() {
     assert_eq!(after.get("bulk_import_running_jobs{}"), Some(&0.0));
     assert_eq!(after.get("bulk_import_queued_jobs{}"), Some(&0.0));
     assert!(seen_running, "the job was never scraped as running");
+    // Commit conflicts and object store errors are served from the start, at zero here.
+    assert_eq!(after.get("bulk_import_write_conflicts_total{log=transaction_log}"), Some(&0.0), "{after:?}");
+    assert_eq!(after.get("bulk_import_write_retries_total{log=job_tracker}"), Some(&0.0));
+    assert_eq!(after.get("bulk_import_object_store_errors_total{operation=put_part}"), Some(&0.0));
 
     // Sleeper-shaped reports of the same jobs, from the store.
     let cli = |args: &[&str]| {

@@ -123,8 +123,20 @@ async fn local_sort_import_is_sorted_routed_complete_and_committed_once() {
         rows: 1,
         bytes: 1,
     }];
-    let refused = commit(driver.backend().state_store(&table).as_ref(), "job-e2e", "another-run", &again).await;
-    assert!(matches!(refused, Err(Error::JobAlreadyCommitted(_))), "{refused:?}");
+    let state_store = driver.backend().state_store(&table);
+    let refused = commit(state_store.as_ref(), "job-e2e", "another-run", &again).await;
+    assert!(matches!(refused.as_ref().map_err(|e| e.downcast_ref::<Error>()), Err(Some(Error::JobAlreadyCommitted(_)))), "{refused:?}");
+    // A commit that landed but whose answer was lost, tried again, meets its own transaction;
+    // the table references every file it names, so it is known to have landed.
+    let committed: Vec<WrittenFile> = state_store
+        .files()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| WrittenFile { partition_id: f.partition_id, filename: f.filename, rows: f.number_of_rows, bytes: 0 })
+        .collect();
+    let retried = commit(state_store.as_ref(), "job-e2e", "the-run", &committed).await.unwrap();
+    assert_eq!(retried, bulk_import_core::backend::CommitOutcome::Landed);
     // So is a resubmission of the job: rejected, with the job's own status untouched.
     let resubmitted = driver.run(&job, &RunOptions::default()).await.unwrap();
     assert!(matches!(resubmitted, JobOutcome::Rejected { .. }), "{resubmitted:?}");

@@ -20,7 +20,7 @@ async fn an_injected_writer_failure_commits_nothing_and_leaves_no_files() {
 
     let job = format!(r#"{{"id": "doomed", "tableName": "t", "files": ["{}"]}}"#, input.display());
     // Four writer tasks of four leaves each: every task completes two files, then fails.
-    let options = RunOptions { shuffle_partitions: Some(4), fail_after_files: Some(2) };
+    let options = RunOptions { shuffle_partitions: Some(4), fail_after_files: Some(2), ..RunOptions::default() };
     let outcome = driver.run(&job, &options).await.unwrap();
     let JobOutcome::Failed { reason, .. } = &outcome else { panic!("the job did not fail: {outcome:?}") };
     assert!(reason.contains("injected writer failure after 2 files"), "files were written before the failure: {reason}");

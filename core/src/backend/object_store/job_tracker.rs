@@ -18,6 +18,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use crate::backend::JobTracker;
 use crate::error::{Error, Result};
 use crate::store::Location;
+use crate::store_metrics::{STORE_METRICS, logs};
 use crate::tracker::{AcceptError, JobEvent, JobEventRecord, JobRecord, JobStatus, check_acceptable};
 
 /// How a writer that lost the race for an event's number waits before it reads the job's events
@@ -82,8 +83,12 @@ impl ObjectStoreJobTracker {
                 Err(e) => Err(Error::from(e).into()),
             }
         };
-        attempt.retry(conflict_backoff()).when(|e| matches!(e, AcceptError::Store(Error::WriteConflict))).await.map_err(|e| match e {
-            AcceptError::Store(Error::WriteConflict) => AcceptError::Store(Error::TooManyConflicts(30)),
+        let retried = |_: &AcceptError, _| STORE_METRICS.retried(logs::JOB_TRACKER);
+        attempt.retry(conflict_backoff()).when(|e| matches!(e, AcceptError::Store(Error::WriteConflict))).notify(retried).await.map_err(|e| match e {
+            AcceptError::Store(Error::WriteConflict) => {
+                STORE_METRICS.gave_up(logs::JOB_TRACKER);
+                AcceptError::Store(Error::TooManyConflicts(30))
+            }
             other => other,
         })
     }

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
 use crate::schema::KeyField;
 use crate::store::Location;
+use crate::store_metrics::{STORE_METRICS, logs};
 use crate::table::Table;
 use crate::transaction::{SnapshotJson, TableFile, TableState, Transaction, TransactionJson};
 
@@ -148,8 +149,12 @@ impl TransactionLog {
     /// with another writer re-reads, re-validates and retries with backoff ([`conflict_backoff`]).
     pub async fn append(&self, transaction: Transaction) -> Result<u64> {
         let attempt = || self.try_append(&transaction);
-        attempt.retry(conflict_backoff()).when(|e| matches!(e, Error::WriteConflict)).await.map_err(|e| match e {
-            Error::WriteConflict => Error::TooManyConflicts(MAX_ATTEMPTS),
+        let retried = |_: &Error, _| STORE_METRICS.retried(logs::TRANSACTION_LOG);
+        attempt.retry(conflict_backoff()).when(|e| matches!(e, Error::WriteConflict)).notify(retried).await.map_err(|e| match e {
+            Error::WriteConflict => {
+                STORE_METRICS.gave_up(logs::TRANSACTION_LOG);
+                Error::TooManyConflicts(MAX_ATTEMPTS)
+            }
             other => other,
         })
     }
