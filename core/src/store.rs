@@ -12,7 +12,7 @@ use datafusion::execution::object_store::{ObjectStoreRegistry, ObjectStoreUrl};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, RetryConfig};
 
 use crate::counted_store::CountedStore;
 use url::Url;
@@ -47,6 +47,23 @@ impl Location {
     #[must_use]
     pub fn at(&self, path: Path) -> Location {
         Location { path, ..self.clone() }
+    }
+
+    /// Creates the object with `bytes` unless one exists there; true if the object now holds
+    /// this writer's bytes, false if another writer's. An object that holds exactly these bytes
+    /// is this writer's own: a creation that landed but whose answer was lost, which the client
+    /// then retried and found in its way. (Callers' bytes carry a timestamp or an id of their
+    /// own, so two writers never write the same bytes.)
+    pub async fn create(&self, bytes: Vec<u8>) -> Result<bool> {
+        let payload = PutPayload::from(bytes.clone());
+        match self.store.put_opts(&self.path, payload, PutMode::Create.into()).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                let existing = self.store.get(&self.path).await?.bytes().await?;
+                Ok(existing.as_ref() == bytes.as_slice())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

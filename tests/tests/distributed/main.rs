@@ -15,6 +15,7 @@ mod locked_down;
 mod metrics;
 mod python_client;
 mod s3;
+mod s3_faults;
 mod service_killed;
 mod soak;
 mod stalled_executors;

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::backend::JobTracker;
 use crate::error::{Error, Result};
@@ -76,12 +76,7 @@ impl ObjectStoreJobTracker {
             guard(&existing.iter().map(|(_, record)| record.clone()).collect::<Vec<_>>())?;
             let next = existing.last().and_then(|(name, _)| name.strip_suffix(".json")?.parse::<u64>().ok()).unwrap_or(0) + 1;
             let location = dir.child(&format!("{next:06}.json"));
-            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-            match location.store.put_opts(&location.path, PutPayload::from(json.clone()), options).await {
-                Ok(_) => Ok(()),
-                Err(object_store::Error::AlreadyExists { .. }) => Err(AcceptError::Store(Error::WriteConflict)),
-                Err(e) => Err(Error::from(e).into()),
-            }
+            if location.create(json.clone()).await? { Ok(()) } else { Err(AcceptError::Store(Error::WriteConflict)) }
         };
         let retried = |_: &AcceptError, _| STORE_METRICS.retried(logs::JOB_TRACKER);
         attempt.retry(conflict_backoff()).when(|e| matches!(e, AcceptError::Store(Error::WriteConflict))).notify(retried).await.map_err(|e| match e {

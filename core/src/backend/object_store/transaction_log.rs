@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -167,29 +167,22 @@ impl TransactionLog {
         let body =
             LogEntry { transaction_number: number, update_time: chrono::Utc::now().to_rfc3339(), transaction: transaction.to_json(&self.row_keys) };
         let location = self.transactions().child(&number_name(number));
-        let payload = PutPayload::from(serde_json::to_vec_pretty(&body).map_err(|e| Error::Corrupt {
-            what: "transaction",
-            location: location.url(),
-            reason: e.to_string(),
-        })?);
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match location.store.put_opts(&location.path, payload, options).await {
-            Ok(_) => {
-                let mut cached = self.cached.lock().await;
-                let mut next = state;
-                next.apply(number, transaction.clone())?;
-                if number % SNAPSHOT_INTERVAL == 0 {
-                    // Best effort: a missing snapshot only makes later reads longer.
-                    if let Err(e) = self.write_snapshot(&next).await {
-                        tracing::warn!("could not write snapshot {number}: {e}");
-                    }
-                }
-                *cached = Some(next);
-                Ok(number)
-            }
-            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::WriteConflict),
-            Err(e) => Err(e.into()),
+        let bytes =
+            serde_json::to_vec_pretty(&body).map_err(|e| Error::Corrupt { what: "transaction", location: location.url(), reason: e.to_string() })?;
+        if !location.create(bytes).await? {
+            return Err(Error::WriteConflict);
         }
+        let mut cached = self.cached.lock().await;
+        let mut next = state;
+        next.apply(number, transaction.clone())?;
+        if number % SNAPSHOT_INTERVAL == 0 {
+            // Best effort: a missing snapshot only makes later reads longer.
+            if let Err(e) = self.write_snapshot(&next).await {
+                tracing::warn!("could not write snapshot {number}: {e}");
+            }
+        }
+        *cached = Some(next);
+        Ok(number)
     }
 
     async fn write_snapshot(&self, state: &TableState) -> Result<()> {

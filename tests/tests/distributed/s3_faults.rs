@@ -1,0 +1,86 @@
+//! S3 misbehaving under a job: a proxy in front of moto (`tests/faults/s3_fault_proxy.py`)
+//! answers some requests 503 SlowDown, and lets some PUTs through but drops the connection
+//! before their answer, so that the engine retries writes that already happened (data files,
+//! job events, the commit's transaction). The job still commits every row exactly once and
+//! leaves no stray object; the faults are counted, so the test cannot pass without them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bulk_import_core::backend::Backend;
+use bulk_import_core::store::{ObjectStores, S3Options};
+use bulk_import_proto::service as api;
+use bulk_import_tests::cluster::{Moto, Process, Service, free_port, port_open, venv_binary, wait_until};
+use bulk_import_tests::distributed::*;
+use bulk_import_tests::table_contents::table_contents;
+use object_store::ObjectStoreExt;
+
+const ROWS: u64 = 200_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_through_a_faulty_s3_commits_every_row_once() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let moto = Moto::start(dir.path(), &["input-bucket", "tables"]);
+    let direct = S3Options {
+        endpoint: Some(moto.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("test".into()),
+        secret_access_key: Some("test".into()),
+        allow_http: Some(true),
+        ..S3Options::default()
+    };
+    // The input and the table are laid out past the proxy.
+    let (input, splits) = generate_input(dir.path(), ROWS, 4, 16, 71);
+    let stores = ObjectStores::with_s3(direct.clone());
+    for entry in std::fs::read_dir(&input).unwrap() {
+        let path = entry.unwrap().path();
+        let target = stores.resolve(&format!("s3://input-bucket/in/{}", path.file_name().unwrap().to_str().unwrap())).unwrap();
+        target.store.put(&target.path, std::fs::read(&path).unwrap().into()).await.unwrap();
+    }
+    let store = "s3://tables/faulty";
+    create_table(store, direct.clone(), "t", &splits).await;
+
+    let proxy_port = free_port();
+    let stats = dir.path().join("proxy-stats.json");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/faults/s3_fault_proxy.py");
+    // The commit's transaction and the job's STARTED event surely lose their answers.
+    let lose_once = "/statestore/transactions/,/job-tracker/jobs/faulty-job/events/000002";
+    let args = [script.to_string(), proxy_port.to_string(), moto.endpoint.clone(), "7".into(), stats.to_str().unwrap().to_string(), lose_once.into()];
+    let mut proxy = Process::start("s3-fault-proxy", &venv_binary("python"), &args, &[], &dir.path().join("logs"));
+    wait_until("the fault proxy to listen", Duration::from_secs(30), || {
+        proxy.assert_running();
+        port_open(proxy_port)
+    });
+    let mut env = moto.env();
+    for (key, value) in &mut env {
+        if key == "AWS_ENDPOINT_URL" {
+            *value = format!("http://127.0.0.1:{proxy_port}");
+        }
+    }
+    let service = Service::start(dir.path(), "service", store, None, &[], &env);
+    let mut client = client(&service.url()).await;
+    let accepted = submit(&mut client, job_json("faulty-job", "t", &["input-bucket/in"])).await;
+    assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
+    let last = watch_to_end(&mut client, "faulty-job", Duration::from_mins(4)).await;
+    assert_eq!((last.status(), last.rows_written), (api::JobStatus::Finished, ROWS), "{last:?}\n{}", service.process.log());
+
+    let stats: BTreeMap<String, u64> = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    eprintln!("faults injected: {stats:?}");
+    for line in proxy.log().lines().filter(|l| l.starts_with("FAULT lost_answer")) {
+        eprintln!("{line}");
+    }
+    assert!(stats["slow_down"] >= 5, "too few 503s to mean anything: {stats:?}");
+    assert!(stats["lost_answer"] >= 3, "too few lost answers to mean anything: {stats:?}");
+
+    let contents = table_contents(store, direct, "t").await;
+    assert_eq!(contents.total_rows() as u64, ROWS);
+    assert_eq!(contents.commits_by_job.get("faulty-job"), Some(&1));
+    assert_eq!(contents.data_objects, contents.referenced, "stray or missing data objects");
+    assert!(contents.unsorted_files.is_empty() && contents.misrouted_files.is_empty());
+    assert!(contents.attempt_leftovers.is_empty(), "{:?}", contents.attempt_leftovers);
+    // A job event whose answer was lost is recorded once, not again after it.
+    let tracker = Backend::open(store, &stores).unwrap().job_tracker;
+    let events: Vec<&str> = tracker.job("faulty-job").await.unwrap().unwrap().events.iter().map(|e| e.event.name()).collect();
+    assert_eq!(events, ["ACCEPTED", "STARTED", "RUNNING", "FILES WRITTEN", "FINISHED"]);
+}
