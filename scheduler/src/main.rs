@@ -3,12 +3,14 @@
 //!
 //! Flags carry the stock Ballista scheduler's names; each also reads an environment variable
 //! `BALLISTA_SCHEDULER_<FLAG>` (for example `BALLISTA_SCHEDULER_BIND_PORT`). Health and readiness
-//! are served on the scheduler's port at `/healthz` and `/readyz`.
+//! are served on the scheduler's port at `/healthz` and `/readyz`; Ballista's Prometheus metrics
+//! on `/metrics` of `--metrics-listen`, where it is given.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::response::IntoResponse;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
@@ -20,6 +22,7 @@ use bulk_import_core::store::ObjectStores;
 use clap::Parser;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use prometheus::Encoder;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -50,6 +53,10 @@ struct Args {
     /// Executors that must be registered before `/readyz` reports ready.
     #[arg(long, env = "BALLISTA_SCHEDULER_MIN_READY_EXECUTORS", default_value_t = 1)]
     min_ready_executors: usize,
+    /// Where to serve Ballista's scheduler metrics (Prometheus text on `/metrics`): jobs
+    /// submitted, completed, failed and cancelled, planning and run times, pending tasks.
+    #[arg(long, env = "BALLISTA_SCHEDULER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     s3: S3Args,
     #[command(flatten)]
@@ -85,7 +92,34 @@ async fn main() -> anyhow::Result<()> {
         })),
         ..SchedulerConfig::default()
     };
+    let _metrics = match args.metrics_listen {
+        Some(listen) => Some(serve_metrics(listen).await?),
+        None => None,
+    };
     let cluster = BallistaCluster::new_from_config(&config).await?;
     start_server(cluster, address, Arc::new(config)).await?;
     Ok(())
+}
+
+/// Serves the process's default Prometheus registry, where Ballista's collector keeps its
+/// metrics, on `/metrics`.
+async fn serve_metrics(listen: SocketAddr) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    // Ballista registers its collector when its server starts; registering it first makes the
+    // metrics present, at zero, from the first scrape.
+    ballista_scheduler::metrics::default_metrics_collector().context("Ballista's metrics collector")?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot bind {listen} (--metrics-listen)"))?;
+    tracing::info!("scheduler metrics on http://{}/metrics", listener.local_addr()?);
+    let metrics = || async {
+        let mut text = Vec::new();
+        match prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut text) {
+            Ok(()) => ([(axum::http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+            Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    };
+    let router = axum::Router::new().route("/metrics", axum::routing::get(metrics));
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("the metrics server stopped: {e}");
+        }
+    }))
 }

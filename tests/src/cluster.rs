@@ -2,6 +2,7 @@
 //! their own work directories, the job service, and moto's S3 server. Each is killed when its
 //! handle is dropped, so a failing test leaves nothing running.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -118,6 +119,8 @@ pub fn port_open(port: u16) -> bool {
 pub struct Cluster {
     pub scheduler: Process,
     pub scheduler_port: u16,
+    /// Where the scheduler serves Ballista's metrics.
+    pub scheduler_metrics_port: u16,
     pub executors: Vec<Process>,
 }
 
@@ -126,6 +129,8 @@ impl Cluster {
     pub fn start(dir: &Path, env: &[(String, String)]) -> Cluster {
         let logs = dir.join("logs");
         let scheduler_port = free_port();
+        let scheduler_metrics_port = free_port();
+        let metrics_listen = format!("127.0.0.1:{scheduler_metrics_port}");
         let scheduler_args: Vec<String> = [
             "--bind-host",
             "127.0.0.1",
@@ -138,6 +143,8 @@ impl Cluster {
             "1",
             "--min-ready-executors",
             "2",
+            "--metrics-listen",
+            &metrics_listen,
         ]
         .map(String::from)
         .to_vec();
@@ -176,7 +183,7 @@ impl Cluster {
             scheduler.assert_running();
             http_status(scheduler_port, "/readyz") == Some(200)
         });
-        Cluster { scheduler, scheduler_port, executors }
+        Cluster { scheduler, scheduler_port, scheduler_metrics_port, executors }
     }
 
     pub fn url(&self) -> String {
@@ -262,4 +269,37 @@ impl Moto {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec()
     }
+}
+
+/// Parses exposition text with `prometheus_client.parser`; every sample as `name{labels}`.
+const PARSE_EXPOSITION: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+samples = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        samples[f"{s.name}{{{labels}}}"] = s.value
+print(json.dumps(samples))
+"#;
+
+/// Scrapes `/metrics` on 127.0.0.1:`port` and parses it as Prometheus would.
+pub fn scrape_metrics(port: u16) -> BTreeMap<String, f64> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let mut parser = Command::new(venv_binary("python"))
+        .args(["-c", PARSE_EXPOSITION])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(parser.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let out = parser.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{body}");
+    serde_json::from_slice(&out.stdout).unwrap()
 }

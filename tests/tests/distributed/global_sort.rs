@@ -7,7 +7,7 @@ use std::time::Duration;
 use bulk_import_core::key::KeyValue;
 use bulk_import_core::store::S3Options;
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Cluster, Service};
+use bulk_import_tests::cluster::{Cluster, Service, scrape_metrics};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
 use bulk_import_tests::{files_below, read_parquet, rows_as_strings};
@@ -30,6 +30,11 @@ async fn global_sort_on_a_cluster_splits_the_big_leaf() {
     assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
     let last = watch_to_end(&mut client, "global", Duration::from_mins(3)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
+    // Ballista's scheduler metrics saw the job (planned once, completed once).
+    let scheduler = scrape_metrics(cluster.scheduler_metrics_port);
+    assert_eq!(scheduler.get("job_submitted_total{}"), Some(&1.0), "{scheduler:?}");
+    assert_eq!(scheduler.get("job_completed_total{}"), Some(&1.0), "{scheduler:?}");
+    assert_eq!(scheduler.get("job_failed_total{}"), Some(&0.0), "{scheduler:?}");
 
     let contents = table_contents(&store, S3Options::default(), "skewed").await;
     let mut expected: Vec<String> = files_below(&input).iter().flat_map(|f| rows_as_strings(&read_parquet(f))).collect();

@@ -1,47 +1,13 @@
 //! The service's `/metrics`, scraped as Prometheus would and parsed with the Prometheus
 //! project's own Python parser: the values move as jobs are admitted, run and rejected.
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
 use bulk_import_core::store::S3Options;
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Service, venv_binary};
+use bulk_import_tests::cluster::{Service, scrape_metrics};
 use bulk_import_tests::distributed::*;
-
-/// Parses exposition text with `prometheus_client.parser`; every sample as `name{labels}`.
-const PARSE: &str = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-samples = {}
-for family in text_string_to_metric_families(sys.stdin.read()):
-    for s in family.samples:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
-        samples[f"{s.name}{{{labels}}}"] = s.value
-print(json.dumps(samples))
-"#;
-
-fn scrape(port: u16) -> BTreeMap<String, f64> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    std::io::Write::write_all(&mut stream, b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
-    let mut parser = Command::new(venv_binary("python"))
-        .args(["-c", PARSE])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(parser.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
-    let out = parser.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Prometheus parser refused the exposition:\n{body}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_follow_jobs_through_the_service() {
@@ -53,7 +19,7 @@ async fn metrics_follow_jobs_through_the_service() {
     let service = Service::start(dir.path(), "service", &store, None, &[], &[]);
     let mut client = client(&service.url()).await;
 
-    let before = scrape(service.http_port);
+    let before = scrape_metrics(service.http_port);
     assert_eq!(before.get("bulk_import_running_jobs{}"), Some(&0.0), "{before:?}");
     assert_eq!(before.get("bulk_import_rows_written_total{}"), Some(&0.0));
 
@@ -62,7 +28,7 @@ async fn metrics_follow_jobs_through_the_service() {
     // While it runs, it is counted as running.
     let mut seen_running = false;
     for _ in 0..100 {
-        let now = scrape(service.http_port);
+        let now = scrape_metrics(service.http_port);
         if now.get("bulk_import_running_jobs{}") == Some(&1.0) {
             seen_running = true;
             break;
@@ -76,7 +42,7 @@ async fn metrics_follow_jobs_through_the_service() {
     let rejected = submit(&mut client, job_json("rejected-job", "no-such-table", &["/nowhere"])).await;
     assert_eq!(rejected.status(), api::JobStatus::Rejected);
 
-    let after = scrape(service.http_port);
+    let after = scrape_metrics(service.http_port);
     assert_eq!(after.get("bulk_import_jobs_total{status=accepted}"), Some(&1.0), "{after:?}");
     assert_eq!(after.get("bulk_import_jobs_total{status=finished}"), Some(&1.0));
     assert_eq!(after.get("bulk_import_jobs_total{status=rejected}"), Some(&1.0));
