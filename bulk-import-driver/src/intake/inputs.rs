@@ -41,15 +41,17 @@ pub async fn validate_inputs(
     let mut reasons = Vec::new();
     let mut candidates = Vec::new();
     for path in paths {
-        match expand(stores, root, path, &policy.allowed_sources).await {
+        let room = policy.max_input_files.map(|limit| limit.saturating_sub(candidates.len()));
+        match expand(stores, root, path, &policy.allowed_sources, room).await {
             Ok(found) => candidates.extend(found),
             Err(reason) => reasons.push(reason),
         }
-    }
-    if let Some(limit) = policy.max_input_files.filter(|&limit| candidates.len() > limit) {
-        // Not one footer is read for a job that cannot run.
-        reasons.push(RejectionReason::TooManyInputFiles { files: candidates.len(), limit });
-        return Err(reasons);
+        if let Some(limit) = policy.max_input_files.filter(|&limit| candidates.len() > limit) {
+            // Listing stops at the first file too many, and not one footer is read for a job
+            // that cannot run.
+            reasons.push(RejectionReason::TooManyInputFiles { limit });
+            return Err(reasons);
+        }
     }
     let checked: Vec<Result<InputFile, Vec<RejectionReason>>> =
         futures::stream::iter(candidates).map(|(location, size)| check_file(location, size, schema)).buffered(CONCURRENCY).collect().await;
@@ -70,7 +72,16 @@ fn is_local_directory(location: &Location) -> bool {
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
 /// Every location must be under an allowed source, the files found in a directory too: a
 /// symlink inside an allowed directory may lead out of it.
-async fn expand(stores: &ObjectStores, root: &Location, path: &str, allowed: &AllowedSources) -> Result<Vec<(Location, u64)>, RejectionReason> {
+///
+/// A directory's listing stops once it has found more than `room` files: a job naming too many
+/// is refused without listing them all.
+async fn expand(
+    stores: &ObjectStores,
+    root: &Location,
+    path: &str,
+    allowed: &AllowedSources,
+    room: Option<usize>,
+) -> Result<Vec<(Location, u64)>, RejectionReason> {
     let unreadable = |reason: String| RejectionReason::InputUnreadable { path: path.to_string(), reason };
     let location = stores.resolve_input(&without_dot_dot(path), root).map_err(|e| unreadable(e.to_string()))?;
     let not_allowed = |resolved: String| RejectionReason::SourceNotAllowed { path: path.to_string(), resolved };
@@ -82,15 +93,20 @@ async fn expand(stores: &ObjectStores, root: &Location, path: &str, allowed: &Al
         Err(_) if is_local_directory(&location) => {}
         Err(e) => return Err(unreadable(e.to_string())),
     }
-    let listed: Vec<_> = location.store.list(Some(&location.path)).try_collect().await.map_err(|e| unreadable(format!("cannot list it: {e}")))?;
-    if listed.is_empty() {
+    let mut listing = location.store.list(Some(&location.path));
+    let (mut listed_any, mut files) = (false, Vec::new());
+    while let Some(meta) = listing.try_next().await.map_err(|e| unreadable(format!("cannot list it: {e}")))? {
+        listed_any = true;
+        if meta.location.filename().is_some_and(|f| f.ends_with(".parquet")) {
+            files.push((location.at(meta.location), meta.size));
+            if room.is_some_and(|room| files.len() > room) {
+                break;
+            }
+        }
+    }
+    if !listed_any {
         return Err(RejectionReason::InputNotFound { path: path.to_string() });
     }
-    let mut files: Vec<(Location, u64)> = listed
-        .into_iter()
-        .filter(|m| m.location.filename().is_some_and(|f| f.ends_with(".parquet")))
-        .map(|m| (location.at(m.location), m.size))
-        .collect();
     if files.is_empty() {
         return Err(RejectionReason::NoParquetInDirectory { path: path.to_string() });
     }

@@ -71,8 +71,8 @@ pub enum RejectionReason {
     NullKeys { url: String, column: String, nulls: u64 },
     #[error("{path} leads to {resolved}, outside the sources this service may read")]
     SourceNotAllowed { path: String, resolved: String },
-    #[error("the job names {files} input files; this service takes at most {limit}")]
-    TooManyInputFiles { files: usize, limit: usize },
+    #[error("the job names more than {limit} input files, the most this service takes")]
+    TooManyInputFiles { limit: usize },
 
     // The job id's history.
     #[error("job id {0:?} was already accepted")]

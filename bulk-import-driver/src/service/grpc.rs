@@ -199,16 +199,17 @@ impl BulkImportService for JobService {
             let limit = self.limits.max_job_json_bytes;
             return Err(Status::invalid_argument(format!("the job JSON is {} bytes; this service takes at most {limit}", raw_json.len())));
         }
-        let queued = self.queue.active_jobs();
-        if queued >= self.limits.max_queued_jobs {
-            return Err(Status::resource_exhausted(format!("{queued} jobs are queued or running, the most this service holds; submit again later")));
-        }
+        let place = self.queue.hold_place(self.limits.max_queued_jobs).map_err(|queued| {
+            Status::resource_exhausted(format!(
+                "{queued} jobs are queued, running or being admitted, the most this service holds; submit again later"
+            ))
+        })?;
         let admission = self.driver.admit_from(&raw_json, caller.as_deref()).await.map_err(internal)?;
         self.queue.metrics().admitted(&admission);
         let response = match admission {
             Admission::Accepted(accepted) => {
                 let job_id = accepted.job.id.clone();
-                self.queue.enqueue(*accepted);
+                place.enqueue(*accepted);
                 api::SubmitJobResponse { job_id, status: api::JobStatus::Accepted as i32, reasons: vec![] }
             }
             Admission::Rejected { job_id, reasons } => {

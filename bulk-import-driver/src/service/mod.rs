@@ -115,8 +115,11 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone(), web).await?);
     let ready = Arc::new(AtomicBool::new(false));
     let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
+    // A request is decoded only up to the job JSON limit (with room for the message around
+    // it): a larger one is refused by the transport before it is held in memory.
+    let max_request = config.limits.max_job_json_bytes.saturating_add(64 << 10).min(GRPC_MAX_MESSAGE_BYTES);
     let service = BulkImportServiceServer::new(JobService::new(driver.clone(), queue.clone(), config.limits, ready.clone()))
-        .max_decoding_message_size(GRPC_MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(max_request)
         .max_encoding_message_size(GRPC_MAX_MESSAGE_BYTES);
     // Both reflection versions: grpcurl speaks v1alpha, newer clients v1.
     let reflection_v1 = tonic_reflection::server::Builder::configure().register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET).build_v1()?;

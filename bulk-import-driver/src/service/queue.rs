@@ -37,6 +37,8 @@ pub struct JobQueue {
     active: Mutex<HashMap<String, RunControl>>,
     /// Jobs holding a run slot.
     running: AtomicUsize,
+    /// Places held for submissions being admitted ([`Place`]).
+    held: AtomicUsize,
     metrics: Arc<ServiceMetrics>,
     /// The plans of the jobs run here, for the web view.
     plans: PlanArchive,
@@ -46,8 +48,15 @@ impl JobQueue {
     /// Starts `concurrency` run slots taking jobs from the queue in order.
     pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize, metrics: Arc<ServiceMetrics>) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let queue =
-            Arc::new(JobQueue { driver, sender, active: Mutex::default(), running: AtomicUsize::new(0), metrics, plans: PlanArchive::default() });
+        let queue = Arc::new(JobQueue {
+            driver,
+            sender,
+            active: Mutex::default(),
+            running: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            metrics,
+            plans: PlanArchive::default(),
+        });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..concurrency.max(1) {
             let queue = queue.clone();
@@ -61,6 +70,19 @@ impl JobQueue {
             });
         }
         queue
+    }
+
+    /// Holds a place for a job being admitted, if fewer than `limit` jobs are queued, running
+    /// or being admitted; otherwise how many are. Checking and holding are one step, so that
+    /// submissions arriving together cannot pass the limit together.
+    pub fn hold_place(&self, limit: usize) -> Result<Place<'_>, usize> {
+        let active = self.active.lock().expect("queue lock poisoned");
+        let taken = active.len() + self.held.load(Ordering::Acquire);
+        if taken >= limit {
+            return Err(taken);
+        }
+        self.held.fetch_add(1, Ordering::AcqRel);
+        Ok(Place { queue: self })
     }
 
     /// Queues an accepted job.
@@ -164,5 +186,24 @@ impl JobQueue {
             _ => control.progress.borrow().clone(),
         };
         Ok(Cancellation::Cancelled(final_progress))
+    }
+}
+
+/// A place in the queue held while a submission is admitted; given back when dropped, after
+/// the job it was held for (if accepted) is queued.
+pub struct Place<'q> {
+    queue: &'q JobQueue,
+}
+
+impl Place<'_> {
+    /// Queues the job the place was held for.
+    pub fn enqueue(self, accepted: AcceptedJob) {
+        self.queue.enqueue(accepted);
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.queue.held.fetch_sub(1, Ordering::AcqRel);
     }
 }
