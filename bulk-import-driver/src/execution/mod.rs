@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bulk_import_core::attempt::{AttemptDir, WrittenFile};
 use bulk_import_core::backend::CommitOutcome;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::commit::{CommitOutcomeUnknown, commit, total_rows_written, written_files};
@@ -80,7 +81,7 @@ impl Driver {
                 p.status = JobStatus::InProgress;
                 p.rows_total = *rows_read;
             });
-            let result = self.write_and_commit(accepted, options, control, &attempt, &run_id).await;
+            let result = self.write_and_commit(accepted, options, control, &attempt, &run_id, &lease.lost()).await;
             self.settle(accepted, control, &attempt, run_id, started, result).await
         }
         .await;
@@ -178,6 +179,15 @@ impl Driver {
         attempt.delete_manifest().await
     }
 
+    /// Cancels a run's engine job, which may be what hangs: the request is bounded.
+    async fn stop_engine_job(&self, job_id: &str, engine_job_id: &str) {
+        match tokio::time::timeout(Duration::from_secs(30), self.engine.cancel(engine_job_id)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("job {job_id}: could not cancel engine job {engine_job_id}: {e}"),
+            Err(_) => tracing::warn!("job {job_id}: the engine did not answer the cancellation of {engine_job_id} within 30 s"),
+        }
+    }
+
     async fn write_and_commit(
         &self,
         accepted: &AcceptedJob,
@@ -185,6 +195,7 @@ impl Driver {
         control: &RunControl,
         attempt: &AttemptDir,
         run_id: &str,
+        lease_lost: &CancellationToken,
     ) -> anyhow::Result<(Vec<WrittenFile>, CommitOutcome)> {
         let AcceptedJob { job, table, algorithm, files, rows: rows_read, settings, .. } = accepted;
         let state_store = self.backend.state_store(table);
@@ -232,18 +243,15 @@ impl Driver {
             result = execution => result.map_err(anyhow::Error::from),
             () = monitor => unreachable!("the monitor runs until the job ends"),
             stalled = stalled(control, options.stall_timeout) => {
-                // The engine may be what stalled: asking it to cancel must not hang the run too.
-                match tokio::time::timeout(Duration::from_secs(30), self.engine.cancel(&engine_job_id)).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!("job {}: could not cancel stalled engine job {engine_job_id}: {e}", job.id),
-                    Err(_) => tracing::warn!("job {}: the engine did not answer the cancellation of {engine_job_id} within 30 s", job.id),
-                }
+                self.stop_engine_job(&job.id, &engine_job_id).await;
                 Err(anyhow::anyhow!("{stalled}"))
             }
+            () = lease_lost.cancelled() => {
+                self.stop_engine_job(&job.id, &engine_job_id).await;
+                Err(anyhow::anyhow!("the run could not renew its lease, and stopped before another service could take it over"))
+            }
             () = control.cancel.cancelled() => {
-                if let Err(e) = self.engine.cancel(&engine_job_id).await {
-                    tracing::warn!("job {}: could not cancel Ballista job {engine_job_id}: {e}", job.id);
-                }
+                self.stop_engine_job(&job.id, &engine_job_id).await;
                 Err(anyhow::anyhow!(CANCELLED))
             }
         };

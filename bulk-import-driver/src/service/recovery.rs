@@ -10,10 +10,11 @@
 
 use std::sync::Arc;
 
-use bulk_import_core::attempt::AttemptDir;
+use bulk_import_core::attempt::{AttemptDir, Lease};
 use bulk_import_core::tracker::{JobEvent, JobRecord, JobStatus};
 
 use crate::driver::Driver;
+use crate::execution::LEASE_TERM;
 use crate::intake::Reloaded;
 use crate::service::queue::JobQueue;
 
@@ -29,6 +30,10 @@ impl Default for RestartPolicy {
     }
 }
 
+/// How far apart two machines' clocks may be: a lease that ran out longer ago than this by
+/// this machine's clock has run out by any clock.
+const MAX_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_mins(5);
+
 /// Takes up every unfinished job of the store; returns how many were queued again. A run whose
 /// lease still holds belongs to a live driver (a `bulk-import run` beside the service, say): it
 /// is left alone, and looked at again when its lease runs out.
@@ -37,9 +42,14 @@ pub async fn recover(driver: &Arc<Driver>, queue: &Arc<JobQueue>, policy: Restar
     for job in driver.tracker().list(None, None).await? {
         let requeue = match job.status {
             JobStatus::Accepted | JobStatus::InProgress | JobStatus::Uncommitted => match live_lease(driver, &job).await? {
-                Some(expires) => {
-                    tracing::info!("job {}: run by a live driver (its lease holds until {expires}); left to it", job.job_id);
-                    tokio::spawn(take_over_when_lease_ends(driver.clone(), queue.clone(), job.job_id.clone(), policy, expires));
+                Some(lease) => {
+                    tracing::info!(
+                        "job {}: its run holds a lease ({} until {}); left to it while it is renewed",
+                        job.job_id,
+                        lease.holder,
+                        lease.expires
+                    );
+                    tokio::spawn(take_over_when_lease_ends(driver.clone(), queue.clone(), job.job_id.clone(), policy, lease.expires));
                     false
                 }
                 None => settle_dead_run(driver, &job, policy).await?,
@@ -81,8 +91,12 @@ async fn settle_dead_run(driver: &Arc<Driver>, job: &JobRecord, policy: RestartP
     Ok(true)
 }
 
-/// The expiry of the current run's lease, if it has not passed.
-async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+/// The current run's lease, unless it ran out so long ago that no clock could be that wrong.
+///
+/// A lease's expiry is the driver's clock's, not this machine's: a lease is judged dead by its
+/// time only past [`MAX_CLOCK_SKEW`]. Otherwise it is watched ([`take_over_when_lease_ends`]):
+/// a live driver renews it, which changes it, within a term of this machine's own time.
+async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<Lease>> {
     let (Some(JobEvent::Accepted { table_name, .. }), Some(run_id)) = (job.accepted(), leased_run_id(job)) else { return Ok(None) };
     let Some(table) = driver.backend().table_by_name(table_name).await? else { return Ok(None) };
     // An unreadable lease holds nothing: the run is judged as a dead driver's.
@@ -90,31 +104,34 @@ async fn live_lease(driver: &Driver, job: &JobRecord) -> anyhow::Result<Option<c
         tracing::warn!("job {}: its run's lease cannot be read ({e}); taken as run out", job.job_id);
         None
     });
-    Ok(lease.map(|l| l.expires).filter(|expires| *expires > chrono::Utc::now()))
+    let skew = chrono::Duration::from_std(MAX_CLOCK_SKEW).unwrap_or_default();
+    Ok(lease.filter(|l| l.expires + skew > chrono::Utc::now()))
 }
 
-/// Waits for a live run's lease to run out; if the job is still unfinished then, its driver is
-/// gone and the run is settled as interrupted.
+/// Watches a run's lease: while its driver renews it (the lease changes), the run is left to
+/// it; once it has not changed for a whole term of this machine's time, or has gone while the
+/// job is unfinished, the driver is gone and the run is settled as interrupted.
 async fn take_over_when_lease_ends(
     driver: Arc<Driver>,
     queue: Arc<JobQueue>,
     job_id: String,
     policy: RestartPolicy,
-    mut expires: chrono::DateTime<chrono::Utc>,
+    mut seen: chrono::DateTime<chrono::Utc>,
 ) {
+    let mut wait = LEASE_TERM + std::time::Duration::from_secs(1);
     loop {
-        let wait = (expires - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
         tokio::time::sleep(wait).await;
+        wait = LEASE_TERM + std::time::Duration::from_secs(1);
         let result: anyhow::Result<bool> = async {
             let Some(job) = driver.tracker().job(&job_id).await? else { return Ok(true) };
             if !matches!(job.status, JobStatus::Accepted | JobStatus::InProgress | JobStatus::Uncommitted) {
                 return Ok(true);
             }
-            if let Some(renewed) = live_lease(&driver, &job).await? {
-                expires = renewed;
+            if let Some(renewed) = live_lease(&driver, &job).await?.filter(|l| l.expires != seen) {
+                seen = renewed.expires;
                 return Ok(false);
             }
-            tracing::info!("job {job_id}: its driver's lease ran out; taking the run over");
+            tracing::info!("job {job_id}: its driver stopped renewing its lease; taking the run over");
             if settle_dead_run(&driver, &job, policy).await? {
                 requeue_job(&driver, &queue, &job).await?;
             }
@@ -126,7 +143,7 @@ async fn take_over_when_lease_ends(
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!("job {job_id}: could not look at its run again: {e:#}");
-                expires = chrono::Utc::now() + chrono::Duration::seconds(10);
+                wait = std::time::Duration::from_secs(10);
             }
         }
     }

@@ -60,7 +60,7 @@ async fn a_service_leaves_a_live_run_alone_and_takes_over_a_dead_one() {
     dead.kill();
     wait_for(&store, "dead-run", JobStatus::Finished, Duration::from_mins(3)).await;
     assert_eq!(status(&store, "dead-run").await, Some((JobStatus::Finished, 1)));
-    assert!(service.process.log().contains("lease ran out"), "{}", service.process.log());
+    assert!(service.process.log().contains("stopped renewing its lease"), "{}", service.process.log());
 
     let contents = table_contents(&store, S3Options::default(), "leased").await;
     assert_eq!(contents.total_rows(), 6_000_000);

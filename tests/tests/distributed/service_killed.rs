@@ -47,7 +47,7 @@ async fn a_restarted_service_loses_no_job_and_commits_once() {
     };
     let queued = watch_to_end(&mut client, "queued-job", Duration::from_mins(5)).await;
     assert_eq!((running.status(), queued.status()), (api::JobStatus::Finished, api::JobStatus::Finished), "{running:?} {queued:?}");
-    assert!(service.process.log().contains("lease ran out"), "{}", service.process.log());
+    assert!(service.process.log().contains("stopped renewing its lease"), "{}", service.process.log());
 
     // The interrupted run is on record, followed by the run that finished.
     let job = client.get_job(api::GetJobRequest { job_id: "running-job".into() }).await.unwrap().into_inner();
