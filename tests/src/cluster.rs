@@ -29,8 +29,17 @@ pub fn venv_binary(name: &str) -> PathBuf {
 }
 
 /// A port free on 127.0.0.1 now.
+///
+/// Never the same port twice in one test process: the kernel may hand a port just released to
+/// the next bind, and two processes of one cluster told the same port would fight over it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A child process, killed on drop, its output in a log file.
@@ -179,10 +188,19 @@ impl Cluster {
             .to_vec();
             executors.push(Process::start(&format!("executor-{i}"), &workspace_binary("bulk-import-executor"), &args, env, &logs));
         }
-        wait_until("the scheduler to be ready with two executors", Duration::from_mins(1), || {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while http_status(scheduler_port, "/readyz") != Some(200) {
             scheduler.assert_running();
-            http_status(scheduler_port, "/readyz") == Some(200)
-        });
+            if Instant::now() > deadline {
+                let logs: Vec<String> = executors.iter().map(Process::log).collect();
+                panic!(
+                    "timed out waiting for the scheduler to be ready with two executors\nscheduler:\n{}\nexecutors:\n{}",
+                    scheduler.log(),
+                    logs.join("\n---\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Cluster { scheduler, scheduler_port, scheduler_metrics_port, executors }
     }
 
@@ -255,6 +273,18 @@ impl Moto {
         let status = Command::new(venv_binary("python")).args(["-c", &script]).status().unwrap();
         assert!(status.success(), "could not create buckets {buckets:?}");
         Moto { process, endpoint }
+    }
+
+    /// How this process reaches the server.
+    pub fn s3_options(&self) -> bulk_import_core::store::S3Options {
+        bulk_import_core::store::S3Options {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            allow_http: Some(true),
+            ..bulk_import_core::store::S3Options::default()
+        }
     }
 
     /// The environment that points every process at this server.

@@ -12,6 +12,7 @@ use bulk_import_core::store::{ObjectStores, S3Options};
 use bulk_import_driver::service::client::{ServiceClient, connect};
 use bulk_import_driver::tools::generate::{GenerateOptions, SCHEMA_JSON, generate};
 use bulk_import_proto::service as api;
+use object_store::ObjectStoreExt;
 use tokio_stream::StreamExt;
 
 /// Generates `rows` rows in `files` files under `dir/input`; returns the input directory and
@@ -74,4 +75,13 @@ pub async fn client(url: &str) -> ServiceClient {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("cannot connect to the job service at {url}")
+}
+
+/// Copies the files of the local directory `dir` to `prefix/NAME` (an `s3://` URL) in `stores`.
+pub async fn upload_dir(stores: &ObjectStores, dir: &Path, prefix: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let target = stores.resolve(&format!("{prefix}/{}", path.file_name().unwrap().to_str().unwrap())).unwrap();
+        target.store.put(&target.path, std::fs::read(&path).unwrap().into()).await.unwrap();
+    }
 }

@@ -4,34 +4,22 @@
 use std::time::Duration;
 
 use bulk_import_core::backend::Backend;
-use bulk_import_core::store::{ObjectStores, S3Options};
+use bulk_import_core::store::ObjectStores;
 use bulk_import_core::tracker::JobStatus;
 use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Cluster, Moto, Service};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
-use object_store::ObjectStoreExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_reads_and_writes_everything_in_s3() {
     let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start(dir.path(), &["input-bucket", "tables"]);
-    let s3 = S3Options {
-        endpoint: Some(moto.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test".into()),
-        secret_access_key: Some("test".into()),
-        allow_http: Some(true),
-        ..S3Options::default()
-    };
+    let s3 = moto.s3_options();
     let (input, splits) = generate_input(dir.path(), 60_000, 3, 8, 31);
     let stores = ObjectStores::with_s3(s3.clone());
-    for entry in std::fs::read_dir(&input).unwrap() {
-        let path = entry.unwrap().path();
-        let target = stores.resolve(&format!("s3://input-bucket/jobs/one/{}", path.file_name().unwrap().to_str().unwrap())).unwrap();
-        target.store.put(&target.path, std::fs::read(&path).unwrap().into()).await.unwrap();
-    }
+    upload_dir(&stores, &input, "s3://input-bucket/jobs/one").await;
     let store = "s3://tables/instance";
     create_table(store, s3.clone(), "in-s3", &splits).await;
 

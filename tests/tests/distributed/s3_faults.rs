@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bulk_import_core::backend::Backend;
-use bulk_import_core::store::{ObjectStores, S3Options};
+use bulk_import_core::store::ObjectStores;
 use bulk_import_proto::service as api;
 use bulk_import_tests::cluster::{Moto, Process, Service, free_port, port_open, venv_binary, wait_until};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
-use object_store::ObjectStoreExt;
 
 const ROWS: u64 = 200_000;
 
@@ -22,22 +21,11 @@ async fn a_job_through_a_faulty_s3_commits_every_row_once() {
     let _one_at_a_time = crate::one_cluster_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start(dir.path(), &["input-bucket", "tables"]);
-    let direct = S3Options {
-        endpoint: Some(moto.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test".into()),
-        secret_access_key: Some("test".into()),
-        allow_http: Some(true),
-        ..S3Options::default()
-    };
+    let direct = moto.s3_options();
     // The input and the table are laid out past the proxy.
     let (input, splits) = generate_input(dir.path(), ROWS, 4, 16, 71);
     let stores = ObjectStores::with_s3(direct.clone());
-    for entry in std::fs::read_dir(&input).unwrap() {
-        let path = entry.unwrap().path();
-        let target = stores.resolve(&format!("s3://input-bucket/in/{}", path.file_name().unwrap().to_str().unwrap())).unwrap();
-        target.store.put(&target.path, std::fs::read(&path).unwrap().into()).await.unwrap();
-    }
+    upload_dir(&stores, &input, "s3://input-bucket/in").await;
     let store = "s3://tables/faulty";
     create_table(store, direct.clone(), "t", &splits).await;
 
