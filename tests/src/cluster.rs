@@ -131,6 +131,10 @@ pub struct Cluster {
     /// Where the scheduler serves Ballista's metrics.
     pub scheduler_metrics_port: u16,
     pub executors: Vec<Process>,
+    /// How the scheduler was started, to start it again.
+    scheduler_args: Vec<String>,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
 }
 
 impl Cluster {
@@ -157,7 +161,7 @@ impl Cluster {
         ]
         .map(String::from)
         .to_vec();
-        let mut scheduler = Process::start("scheduler", &workspace_binary("bulk-import-scheduler"), &scheduler_args, env, &logs);
+        let scheduler = Process::start("scheduler", &workspace_binary("bulk-import-scheduler"), &scheduler_args, env, &logs);
         let mut executors = Vec::new();
         for i in 1..=2 {
             let work_dir = dir.join(format!("executor-{i}-work"));
@@ -188,20 +192,35 @@ impl Cluster {
             .to_vec();
             executors.push(Process::start(&format!("executor-{i}"), &workspace_binary("bulk-import-executor"), &args, env, &logs));
         }
+        let mut cluster = Cluster { scheduler, scheduler_port, scheduler_metrics_port, executors, scheduler_args, env: env.to_vec(), logs };
+        cluster.wait_until_ready();
+        cluster
+    }
+
+    /// Waits for the scheduler to be ready with both executors registered.
+    fn wait_until_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_mins(1);
-        while http_status(scheduler_port, "/readyz") != Some(200) {
-            scheduler.assert_running();
+        while http_status(self.scheduler_port, "/readyz") != Some(200) {
+            self.scheduler.assert_running();
             if Instant::now() > deadline {
-                let logs: Vec<String> = executors.iter().map(Process::log).collect();
+                let logs: Vec<String> = self.executors.iter().map(Process::log).collect();
                 panic!(
                     "timed out waiting for the scheduler to be ready with two executors\nscheduler:\n{}\nexecutors:\n{}",
-                    scheduler.log(),
+                    self.scheduler.log(),
                     logs.join("\n---\n")
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Cluster { scheduler, scheduler_port, scheduler_metrics_port, executors }
+    }
+
+    /// Kills the scheduler (SIGKILL, so everything it held in memory is lost) and starts it
+    /// again on the same ports; returns once the executors have registered with it again.
+    pub fn restart_scheduler(&mut self) {
+        self.scheduler.kill();
+        self.scheduler =
+            Process::start("scheduler-restarted", &workspace_binary("bulk-import-scheduler"), &self.scheduler_args, &self.env, &self.logs);
+        self.wait_until_ready();
     }
 
     pub fn url(&self) -> String {

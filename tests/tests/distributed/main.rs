@@ -16,6 +16,7 @@ mod metrics;
 mod python_client;
 mod s3;
 mod s3_faults;
+mod scheduler_restarted;
 mod service_killed;
 mod soak;
 mod stalled_executors;

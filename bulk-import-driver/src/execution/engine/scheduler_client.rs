@@ -30,6 +30,10 @@ use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 
 /// How often a running job's status is asked for: Ballista's client polls at this rate too.
 const STATUS_POLL: Duration = Duration::from_millis(50);
+/// How long the scheduler may be out of reach while a job runs before the job is given up.
+const SCHEDULER_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
+/// How long a job just submitted may be unknown to the scheduler before it is taken as lost.
+const UNKNOWN_JOB_GRACE: Duration = Duration::from_secs(30);
 /// How often a connection to a scheduler that is still starting is tried again.
 const CONNECT_RETRY: Duration = Duration::from_millis(50);
 
@@ -94,8 +98,31 @@ impl SchedulerClient {
     /// called once, when the scheduler first reports the job running.
     pub async fn wait(&self, job_id: &str, on_running: impl FnOnce()) -> Result<Vec<RecordBatch>> {
         let mut on_running = Some(on_running);
+        let (submitted, mut known, mut unreachable_since) = (std::time::Instant::now(), false, None);
         loop {
-            match self.status(job_id).await? {
+            // A scheduler out of reach for a moment (a network blip, a restart) is asked again,
+            // for a while; what it says when it answers decides.
+            let status = match self.status(job_id).await {
+                Ok(status) => {
+                    unreachable_since = None;
+                    status
+                }
+                Err(e) if unreachable_since.get_or_insert_with(std::time::Instant::now).elapsed() < SCHEDULER_OUTAGE_LIMIT => {
+                    tracing::warn!("Ballista job {job_id}: the scheduler did not answer ({e}); asking again");
+                    tokio::time::sleep(CONNECT_RETRY.max(STATUS_POLL) * 10).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // A scheduler keeps its jobs in memory: one that restarted no longer knows the job,
+            // and would be asked about it for ever.
+            if status.is_none() && (known || submitted.elapsed() > UNKNOWN_JOB_GRACE) {
+                return Err(DataFusionError::Execution(format!(
+                    "the Ballista scheduler no longer knows job {job_id}: it restarted and lost it, so the run cannot finish"
+                )));
+            }
+            known |= status.is_some();
+            match status {
                 None | Some(Status::Queued(_)) => {}
                 Some(Status::Running(_)) => {
                     if let Some(f) = on_running.take() {
