@@ -84,6 +84,13 @@ impl AttemptDir {
         AttemptDir { location: Self::all_attempts(table).child(job_id).child(run_id) }
     }
 
+    /// The job and run ids an attempt directory's URL names ([`Self::for_run`]'s layout).
+    pub fn job_and_run_of(url: &str) -> Option<(&str, &str)> {
+        let mut segments = url.trim_end_matches('/').rsplit('/');
+        let (run_id, job_id) = (segments.next()?, segments.next()?);
+        (segments.next()? == "bulk_import").then_some((job_id, run_id))
+    }
+
     /// An attempt directory at a location a plan carried (a writer task's view).
     pub fn at(location: Location) -> Self {
         AttemptDir { location }
@@ -252,4 +259,17 @@ async fn delete_if_present(location: &Location) -> Result<bool> {
 
 fn corrupt(what: &'static str, location: &Location, e: &serde_json::Error) -> Error {
     Error::Corrupt { what, location: location.url(), reason: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_urls_job_and_run_are_read_back() {
+        assert_eq!(AttemptDir::job_and_run_of("s3://b/t/1a2b/bulk_import/job-1/run-9"), Some(("job-1", "run-9")));
+        assert_eq!(AttemptDir::job_and_run_of("file:///t/bulk_import/job-1/run-9/"), Some(("job-1", "run-9")));
+        assert_eq!(AttemptDir::job_and_run_of("file:///t/elsewhere/job-1/run-9"), None);
+        assert_eq!(AttemptDir::job_and_run_of("run-9"), None);
+    }
 }

@@ -25,6 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::properties::WriterProperties;
+use tracing::Instrument;
 use url::Url;
 
 use crate::attempt::{AttemptDir, TaskProgressRecord};
@@ -148,15 +149,33 @@ impl ExecutionPlan for PartitionFileWriterExec {
         let input = self.input.execute(partition, context.clone())?;
         let config = self.config.clone();
         let metrics = WriterMetrics::new(&self.metrics, partition);
-        let stream = futures::stream::once(async move {
-            let written = write_partition(input, &config, &context, partition).await?;
-            metrics.files_written.add(written.num_rows());
-            metrics.rows_written.add(sum_column(&written, 2));
-            metrics.bytes_written.add(sum_column(&written, 3));
-            Ok(written.record_output(&metrics.baseline))
-        });
+        let span = task_span(&config, &context, partition);
+        let stream = futures::stream::once(
+            async move {
+                let written = write_partition(input, &config, &context, partition).await?;
+                let (rows, bytes) = (sum_column(&written, 2), sum_column(&written, 3));
+                tracing::info!("wrote {} files, {rows} rows, {bytes} bytes", written.num_rows());
+                metrics.files_written.add(written.num_rows());
+                metrics.rows_written.add(rows);
+                metrics.bytes_written.add(bytes);
+                Ok(written.record_output(&metrics.baseline))
+            }
+            .instrument(span),
+        );
         Ok(Box::pin(RecordBatchStreamAdapter::new(written_files_schema(), stream)))
     }
+}
+
+/// The span a writer task logs in: the bulk import job and run (from its attempt directory),
+/// and, on a Ballista executor, the engine's job id and stage (from the task's identity,
+/// `TID <job>/<stage>.<attempt>/<task>.<attempt>`), so that every line of a job's tasks names it.
+fn task_span(config: &FileWriterConfig, context: &TaskContext, partition: usize) -> tracing::Span {
+    let (job_id, run_id) = AttemptDir::job_and_run_of(&config.attempt_dir_url).unwrap_or_default();
+    let task = context.task_id().unwrap_or_default();
+    let mut parts = task.strip_prefix("TID ").unwrap_or_default().split('/');
+    let engine_job_id = parts.next().unwrap_or_default();
+    let stage = parts.next().and_then(|s| s.split('.').next()).unwrap_or_default();
+    tracing::info_span!("write_task", job_id, run_id, engine_job_id, stage, partition)
 }
 
 fn sum_column(written: &RecordBatch, column: usize) -> usize {

@@ -1,6 +1,6 @@
 //! `--log-format json` (here through `BULK_IMPORT_LOG_FORMAT`) on the scheduler, the executors
 //! and the service: every log line is one JSON object, and the lines of a job carry its id and
-//! its Ballista job id.
+//! its Ballista job id (and, on the executors, the stage of the task).
 
 use std::time::Duration;
 
@@ -46,7 +46,16 @@ async fn every_binary_logs_json_lines_and_a_jobs_lines_name_it() {
     assert!(job_lines.iter().any(|l| l["message"].as_str().unwrap().starts_with("FINISHED")), "{job_lines:?}");
     let scheduler_lines = json_lines("scheduler", &cluster.scheduler.log());
     assert!(scheduler_lines.iter().any(|l| l.to_string().contains(&engine_job_id)), "the scheduler never logged job {engine_job_id}");
+    // On the executors, each writer task's lines name the job, the Ballista job and its stage.
+    let mut task_lines = Vec::new();
     for (i, executor) in cluster.executors.iter().enumerate() {
-        assert!(!json_lines(&format!("executor {i}"), &executor.log()).is_empty());
+        let lines = json_lines(&format!("executor {i}"), &executor.log());
+        assert!(!lines.is_empty());
+        task_lines.extend(lines.into_iter().filter(|l| l["span"]["job_id"] == "logged-job"));
+    }
+    assert!(task_lines.iter().any(|l| l["message"].as_str().unwrap().starts_with("wrote ")), "{task_lines:?}");
+    for line in &task_lines {
+        assert_eq!(line["span"]["engine_job_id"], engine_job_id.as_str(), "{line}");
+        assert!(line["span"]["stage"].as_str().is_some_and(|s| s.parse::<u32>().is_ok()), "{line}");
     }
 }
