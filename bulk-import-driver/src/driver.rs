@@ -49,9 +49,20 @@ pub enum EngineChoice {
 /// What became of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
-    Rejected { job_id: String, reasons: Vec<RejectionReason> },
-    Finished { job_id: String, summary: JobSummary },
-    Failed { job_id: String, reason: String },
+    Rejected {
+        job_id: String,
+        reasons: Vec<RejectionReason>,
+    },
+    Finished {
+        job_id: String,
+        summary: JobSummary,
+    },
+    /// `interrupted`: the run was cut short by the engine losing it, not failed by the job.
+    Failed {
+        job_id: String,
+        reason: String,
+        interrupted: bool,
+    },
 }
 
 impl JobOutcome {

@@ -78,7 +78,7 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
             );
             ExitCode::SUCCESS
         }
-        JobOutcome::Failed { job_id, reason } => {
+        JobOutcome::Failed { job_id, reason, .. } => {
             eprintln!("job {job_id}: FAILED: {reason}");
             ExitCode::from(EXIT_FAILED)
         }

@@ -44,7 +44,7 @@ pub async fn sleeper_driver(s3: &S3Args, args: SleeperDriverArgs) -> anyhow::Res
             println!("job {job_id}: {} rows written to {} files", summary.rows_written, summary.files_written);
             ExitCode::SUCCESS
         }
-        JobOutcome::Failed { job_id, reason } => {
+        JobOutcome::Failed { job_id, reason, .. } => {
             eprintln!("job {job_id}: FAILED: {reason}");
             ExitCode::from(EXIT_FAILED)
         }

@@ -24,6 +24,7 @@ use crate::driver::{CANCELLED, Driver, JobOutcome, JobSummary, RunControl, RunOp
 use crate::intake::AcceptedJob;
 use crate::planning::PlanInput;
 use crate::planning::pre_split::ensure_leaves;
+use engine::EngineLostJob;
 pub use lease::LEASE_TERM;
 use lease::RunLease;
 
@@ -150,13 +151,14 @@ impl Driver {
                     let _ = write!(reason, "; and the attempt's files could not all be deleted: {e}");
                 }
                 tracing::warn!("FAILED: {reason}");
-                let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted: false };
+                let interrupted = error.chain().any(<dyn std::error::Error>::is::<EngineLostJob>);
+                let failed = JobEvent::Failed { run_id: Some(run_id), reason: reason.clone(), interrupted };
                 self.tracker().record(&job.id, failed).await?;
                 control.progress.send_modify(|p| {
                     p.status = JobStatus::Failed;
                     p.message = Some(reason.clone());
                 });
-                Ok(JobOutcome::Failed { job_id: job.id.clone(), reason })
+                Ok(JobOutcome::Failed { job_id: job.id.clone(), reason, interrupted })
             }
         }
     }

@@ -110,7 +110,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
 
     let driver = Arc::new(driver);
     let metrics = Arc::new(ServiceMetrics::new()?);
-    let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs, metrics);
+    let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs, metrics, config.restart_policy);
     let web = web::WebState { driver: driver.clone(), queue: queue.clone(), sessions: web::Sessions::new(auth.clone()) };
     let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone(), web).await?);
     let ready = Arc::new(AtomicBool::new(false));

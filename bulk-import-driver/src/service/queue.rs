@@ -9,11 +9,12 @@ use std::time::Duration;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
 use tokio::sync::{mpsc, watch};
 
-use crate::driver::{CANCELLED, Driver, RunControl, RunOptions};
+use crate::driver::{CANCELLED, Driver, JobOutcome, RunControl, RunOptions};
 use crate::execution::progress::Progress;
-use crate::intake::AcceptedJob;
+use crate::intake::{AcceptedJob, Reloaded};
 use crate::service::metrics::ServiceMetrics;
 use crate::service::plan_archive::PlanArchive;
+use crate::service::recovery::RestartPolicy;
 
 struct QueuedJob {
     accepted: AcceptedJob,
@@ -42,11 +43,13 @@ pub struct JobQueue {
     metrics: Arc<ServiceMetrics>,
     /// The plans of the jobs run here, for the web view.
     plans: PlanArchive,
+    /// How often a job whose run the engine lost is run again.
+    restart: RestartPolicy,
 }
 
 impl JobQueue {
     /// Starts `concurrency` run slots taking jobs from the queue in order.
-    pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize, metrics: Arc<ServiceMetrics>) -> Arc<Self> {
+    pub fn start(driver: Arc<Driver>, options: &RunOptions, concurrency: usize, metrics: Arc<ServiceMetrics>, restart: RestartPolicy) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let queue = Arc::new(JobQueue {
             driver,
@@ -56,6 +59,7 @@ impl JobQueue {
             held: AtomicUsize::new(0),
             metrics,
             plans: PlanArchive::default(),
+            restart,
         });
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         for _ in 0..concurrency.max(1) {
@@ -107,6 +111,7 @@ impl JobQueue {
             }
             take
         });
+        let mut run_again = false;
         if taken {
             self.running.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
@@ -119,6 +124,7 @@ impl JobQueue {
                 Ok(outcome) => {
                     self.metrics.ran(&outcome, started.elapsed().as_secs_f64());
                     tracing::info!("job {job_id}: {outcome:?}");
+                    run_again = matches!(outcome, JobOutcome::Failed { interrupted: true, .. });
                 }
                 Err(e) => {
                     // The tracker itself failed: the job stays as last recorded and is taken up
@@ -132,6 +138,33 @@ impl JobQueue {
             }
         }
         self.active.lock().expect("queue lock poisoned").remove(&job_id);
+        if run_again {
+            self.run_again(&job_id).await;
+        }
+    }
+
+    /// Queues again, as a new run, a job whose run the engine lost (a restarted scheduler), up
+    /// to the restart policy's count of interrupted runs.
+    async fn run_again(&self, job_id: &str) {
+        let result: anyhow::Result<()> = async {
+            let Some(record) = self.driver.tracker().job(job_id).await? else { return Ok(()) };
+            if record.interrupted_runs() > self.restart.max_resubmissions {
+                tracing::warn!("job {job_id}: its run was lost {} times; not run again", record.interrupted_runs());
+                return Ok(());
+            }
+            match self.driver.reload(&record).await? {
+                Reloaded::Runnable(accepted) => {
+                    tracing::info!("job {job_id}: the engine lost its run; running it again");
+                    self.enqueue(*accepted);
+                }
+                Reloaded::NoLongerValid(reason) => tracing::warn!("job {job_id}: the engine lost its run, and it cannot run again: {reason}"),
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!("job {job_id}: the engine lost its run, and it could not be queued again: {e:#}");
+        }
     }
 
     /// How many jobs are queued or running here.

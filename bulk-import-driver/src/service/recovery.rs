@@ -18,7 +18,8 @@ use crate::execution::LEASE_TERM;
 use crate::intake::Reloaded;
 use crate::service::queue::JobQueue;
 
-/// How many times a job cut short by the service stopping is run again.
+/// How many times a job cut short by the service stopping, or by the engine losing its run, is
+/// run again.
 #[derive(Debug, Clone, Copy)]
 pub struct RestartPolicy {
     pub max_resubmissions: usize,

@@ -155,6 +155,13 @@ pub enum EmbeddedEngine {
     Ballista,
 }
 
+/// The engine no longer knows a job it was running: a Ballista scheduler keeps its jobs in
+/// memory, and one that restarted has lost them. The run was cut short, not failed by the job,
+/// so a job service runs the job again.
+#[derive(Debug, thiserror::Error)]
+#[error("the Ballista scheduler no longer knows job {0}: it restarted and lost it")]
+pub struct EngineLostJob(pub String);
+
 /// Where plans run.
 enum Runner {
     InProcess(InProcessRunner),

@@ -117,9 +117,7 @@ impl SchedulerClient {
             // A scheduler keeps its jobs in memory: one that restarted no longer knows the job,
             // and would be asked about it for ever.
             if status.is_none() && (known || submitted.elapsed() > UNKNOWN_JOB_GRACE) {
-                return Err(DataFusionError::Execution(format!(
-                    "the Ballista scheduler no longer knows job {job_id}: it restarted and lost it, so the run cannot finish"
-                )));
+                return Err(DataFusionError::External(Box::new(super::EngineLostJob(job_id.to_string()))));
             }
             known |= status.is_some();
             match status {
