@@ -110,13 +110,23 @@ impl AttemptDir {
 
     /// Names data files before a writer starts them: one marker object for all of them, so
     /// that a task writing thousands of small files does not write thousands of markers.
-    pub async fn record_files(&self, urls: &[String]) -> Result<()> {
+    /// Returns the marker, which the writer removes if it finds the attempt abandoned.
+    pub async fn record_files(&self, urls: &[String]) -> Result<Option<Location>> {
         if urls.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let marker = self.location.child(FILES).child(&uuid::Uuid::new_v4().to_string());
         marker.store.put(&marker.path, PutPayload::from(urls.join("\n").into_bytes())).await?;
-        Ok(())
+        Ok(Some(marker))
+    }
+
+    /// Removes a writer task's own objects from an abandoned attempt: its markers and its
+    /// progress record. Absent ones are fine.
+    pub async fn remove_task_objects(&self, task: usize, markers: &[Location]) -> Result<()> {
+        for marker in markers {
+            delete_if_present(marker).await?;
+        }
+        delete_if_present(&self.location.child(PROGRESS).child(&format!("{task:06}.json"))).await.map(drop)
     }
 
     /// Whether the driver gave this attempt up. Ballista does not always stop a job's running

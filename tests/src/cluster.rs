@@ -138,8 +138,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// `env` reaches every process (S3 settings, for example).
+    /// `env` reaches every process (S3 settings, for example). A killed executor is noticed
+    /// within 5 s rather than minutes.
     pub fn start(dir: &Path, env: &[(String, String)]) -> Cluster {
+        Self::start_with_executor_timeout(dir, env, 5)
+    }
+
+    /// As `start`, with the scheduler noticing a silent executor after `executor_timeout`
+    /// seconds.
+    pub fn start_with_executor_timeout(dir: &Path, env: &[(String, String)], executor_timeout: u64) -> Cluster {
         let logs = dir.join("logs");
         let scheduler_port = free_port();
         let scheduler_metrics_port = free_port();
@@ -149,9 +156,8 @@ impl Cluster {
             "127.0.0.1",
             "--bind-port",
             &scheduler_port.to_string(),
-            // A killed executor is noticed within seconds rather than minutes.
             "--executor-timeout-seconds",
-            "5",
+            &executor_timeout.to_string(),
             "--expire-dead-executor-interval-seconds",
             "1",
             "--min-ready-executors",

@@ -203,6 +203,8 @@ struct OpenFile {
 struct Written {
     partition_ids: Vec<String>,
     filenames: Vec<String>,
+    /// The files' paths in the data store.
+    paths: Vec<Path>,
     rows: Vec<u64>,
     bytes: Vec<u64>,
 }
@@ -242,7 +244,7 @@ async fn write_partition(
             .join(format!("partition_{partition_id}").as_str())
             .join(format!("{}.parquet", uuid::Uuid::new_v4()).as_str()))
     };
-    let mut written = Written { partition_ids: vec![], filenames: vec![], rows: vec![], bytes: vec![] };
+    let mut written = Written { partition_ids: vec![], filenames: vec![], paths: vec![], rows: vec![], bytes: vec![] };
     let mut current: Option<OpenFile> = None;
     while let Some(batch) = input.next().await {
         let batch = batch?;
@@ -276,7 +278,7 @@ async fn write_partition(
                     ledger.report(written.progress(false)).await?;
                 }
                 let (_, url, path) = starts.next().ok_or_else(|| DataFusionError::Internal("a leaf's file was not named".into()))?;
-                ledger.check_not_abandoned().await?;
+                ledger.check_not_abandoned(&data_store, &written.paths).await?;
                 let sink = BufWriter::new(data_store.clone(), path.clone());
                 let writer = AsyncArrowWriter::try_new_with_options(sink, file_schema.clone(), writer_options(&properties))?;
                 let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
@@ -338,12 +340,10 @@ async fn close(
     if let Some(sketches) = &file.sketches {
         data_store.put(&sidecar, PutPayload::from(sketches.to_bytes())).await?;
     }
-    if let Err(e) = ledger.check_not_abandoned().await {
-        // The driver may already have swept the attempt: this file is ours to remove.
-        let _ = data_store.delete(&file.path).await;
-        let _ = data_store.delete(&sidecar).await;
-        return Err(e);
-    }
+    // The driver may already have swept the attempt: this file and the task's others are ours
+    // to remove.
+    written.paths.push(file.path.clone());
+    ledger.check_not_abandoned(data_store, &written.paths).await?;
     written.partition_ids.push(config.leaf_partition_ids[file.leaf as usize].clone());
     written.filenames.push(file.url);
     written.rows.push(file.rows);
