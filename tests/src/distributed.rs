@@ -66,6 +66,20 @@ pub async fn wait_for_event(client: &mut ServiceClient, job_id: &str, event: &st
     }
 }
 
+/// Polls `GetJob` until the job is FINISHED, through any failed runs the service runs again;
+/// returns the job.
+pub async fn wait_until_finished(client: &mut ServiceClient, job_id: &str, timeout: Duration) -> api::Job {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let job = client.get_job(api::GetJobRequest { job_id: job_id.into() }).await.unwrap().into_inner();
+        if job.status() == api::JobStatus::Finished {
+            return job;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "job {job_id} never finished: {job:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Connects to the service, retrying while it starts.
 pub async fn client(url: &str) -> ServiceClient {
     for _ in 0..200 {

@@ -34,15 +34,7 @@ async fn a_job_lost_by_a_restarted_scheduler_is_run_again_and_commits_once() {
     });
     // The run the scheduler lost fails, its attempt discarded; the service runs the job again
     // on the restarted scheduler, where the executors have registered again.
-    let deadline = tokio::time::Instant::now() + Duration::from_mins(5);
-    let job = loop {
-        let job = client.get_job(api::GetJobRequest { job_id: "job-1".into() }).await.unwrap().into_inner();
-        if job.status() == api::JobStatus::Finished {
-            break job;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the job never finished: {job:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = wait_until_finished(&mut client, "job-1", Duration::from_mins(5)).await;
     let _cluster = restart.await.unwrap();
     let failed: Vec<&str> = job.events.iter().filter(|e| e.event == "FAILED").map(|e| e.json.as_str()).collect();
     assert_eq!(failed.len(), 1, "{:?}", job.events);

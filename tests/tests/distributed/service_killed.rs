@@ -36,15 +36,7 @@ async fn a_restarted_service_loses_no_job_and_commits_once() {
     let mut client = bulk_import_tests::distributed::client(&service.url()).await;
     // The killed run's lease holds for up to LEASE_TERM after the kill; the new service takes the
     // run over once it runs out, and the job runs again.
-    let deadline = tokio::time::Instant::now() + Duration::from_mins(5);
-    let running = loop {
-        let job = client.get_job(api::GetJobRequest { job_id: "running-job".into() }).await.unwrap().into_inner();
-        if job.status() == api::JobStatus::Finished {
-            break job;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "running-job never finished: {job:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let running = wait_until_finished(&mut client, "running-job", Duration::from_mins(5)).await;
     let queued = watch_to_end(&mut client, "queued-job", Duration::from_mins(5)).await;
     assert_eq!((running.status(), queued.status()), (api::JobStatus::Finished, api::JobStatus::Finished), "{running:?} {queued:?}");
     assert!(service.process.log().contains("stopped renewing its lease"), "{}", service.process.log());
