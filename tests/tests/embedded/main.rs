@@ -12,6 +12,7 @@ mod job_settings;
 mod pre_split;
 mod routing_matches_java;
 mod sketches_oracle;
+mod spill_disk_full;
 mod validation;
 mod wide_table;
 mod writer_failure;
