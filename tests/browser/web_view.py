@@ -42,6 +42,14 @@ def text(driver, element_id):
         return None
 
 
+def attribute(driver, element_id, name):
+    """The element's attribute, or None while the page is being replaced."""
+    try:
+        return driver.find_element(By.ID, element_id).get_attribute(name)
+    except (StaleElementReferenceException, WebDriverException):
+        return None
+
+
 def wait_for(what, condition, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -89,15 +97,14 @@ try:
     deadline = time.time() + 180
     screenshot_taken = False
     while time.time() < deadline:
-        status = driver.find_elements(By.ID, "status")
-        state = status[0].get_attribute("data-status") if status else None
+        state = attribute(driver, "status", "data-status")
         written = number(text(driver, "rows-written"))
         if written is not None and (not seen or seen[-1] != written):
             seen.append(written)
         if not screenshot_taken and written and 0 < written < rows:
             shot(driver, "job-running")
             screenshot_taken = True
-        if state == "FINISHED" and driver.find_elements(By.CSS_SELECTOR, "svg#rows-per-leaf rect.bar"):
+        if state == "FINISHED" and attribute(driver, "rows-per-leaf", "data-bars"):
             break
         time.sleep(0.05)
     print("rows written seen on the job page:", seen, flush=True)
