@@ -175,7 +175,7 @@ impl ObjectStores {
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
         let absolute = std::path::absolute(fs_path).map_err(|e| Error::InvalidStore(fs_path.display().to_string(), e.to_string()))?;
         let store_url = ObjectStoreUrl::local_filesystem();
-        let store = self.store_for(store_url.as_str(), || Ok(CountedStore::wrap(Arc::new(LocalFileSystem::new()))))?;
+        let store = self.store_for(store_url.as_str(), || Ok(local_filesystem()))?;
         let path = Path::from_absolute_path(&absolute).map_err(|e| Error::InvalidStore(absolute.display().to_string(), e.to_string()))?;
         Ok(Location { store_url, store, path })
     }
@@ -189,6 +189,11 @@ impl ObjectStores {
         stores.insert(key.to_string(), store.clone());
         Ok(store)
     }
+}
+
+/// The machine's file system, its failures counted.
+fn local_filesystem() -> Arc<dyn ObjectStore> {
+    CountedStore::wrap(Arc::new(LocalFileSystem::new()))
 }
 
 /// The key of a store URL: `scheme://host/`, the form `ObjectStoreUrl` gives.
@@ -207,7 +212,7 @@ impl ObjectStoreRegistry for ObjectStores {
             return Ok(store.clone());
         }
         match url.scheme() {
-            "file" => self.store_for(&key, || Ok(CountedStore::wrap(Arc::new(LocalFileSystem::new())))).map_err(DataFusionError::from),
+            "file" => self.store_for(&key, || Ok(local_filesystem())).map_err(DataFusionError::from),
             "s3" | "s3a" => match url.host_str() {
                 Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(DataFusionError::from),
                 _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),

@@ -102,6 +102,11 @@ fn read_tokens(file: &Path) -> anyhow::Result<Vec<NamedToken>> {
     parse_tokens(&text).with_context(|| format!("token file {}", file.display()))
 }
 
+/// The token of an `authorization: Bearer TOKEN` header's value.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header.strip_prefix("Bearer ").map(str::trim)
+}
+
 /// Checks the `authorization: Bearer TOKEN` header of every request, when tokens are required.
 #[derive(Clone)]
 pub struct Authenticate(pub Option<TokenAuth>);
@@ -110,10 +115,10 @@ impl Interceptor for Authenticate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let Some(auth) = &self.0 else { return Ok(request) };
         let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        let Some(presented) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        let Some(presented) = header.and_then(bearer_token) else {
             return Err(Status::unauthenticated("this service requires a bearer token: authorization: Bearer TOKEN"));
         };
-        let Some(caller) = auth.caller(presented.trim().as_bytes()) else {
+        let Some(caller) = auth.caller(presented.as_bytes()) else {
             return Err(Status::unauthenticated("the bearer token is not valid"));
         };
         request.extensions_mut().insert(caller);

@@ -11,10 +11,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::driver::{CANCELLED, Driver, JobOutcome, RunControl, RunOptions};
 use crate::execution::progress::Progress;
-use crate::intake::{AcceptedJob, Reloaded};
+use crate::intake::AcceptedJob;
 use crate::service::metrics::ServiceMetrics;
 use crate::service::plan_archive::PlanArchive;
-use crate::service::recovery::RestartPolicy;
+use crate::service::recovery::{RestartPolicy, requeue_job};
 
 struct QueuedJob {
     accepted: AcceptedJob,
@@ -148,18 +148,12 @@ impl JobQueue {
     async fn run_again(&self, job_id: &str) {
         let result: anyhow::Result<()> = async {
             let Some(record) = self.driver.tracker().job(job_id).await? else { return Ok(()) };
-            if record.interrupted_runs() > self.restart.max_resubmissions {
+            if !self.restart.runs_again(record.interrupted_runs()) {
                 tracing::warn!("job {job_id}: its run was lost {} times; not run again", record.interrupted_runs());
                 return Ok(());
             }
-            match self.driver.reload(&record).await? {
-                Reloaded::Runnable(accepted) => {
-                    tracing::info!("job {job_id}: the engine lost its run; running it again");
-                    self.enqueue(*accepted);
-                }
-                Reloaded::NoLongerValid(reason) => tracing::warn!("job {job_id}: the engine lost its run, and it cannot run again: {reason}"),
-            }
-            Ok(())
+            tracing::info!("job {job_id}: the engine lost its run; running it again");
+            requeue_job(&self.driver, self, &record).await.map(drop)
         }
         .await;
         if let Err(e) = result {
@@ -184,6 +178,11 @@ impl JobQueue {
     /// The executed plan of the job's latest run here, if it is still kept.
     pub fn executed_plan(&self, job_id: &str) -> Option<String> {
         self.plans.get(job_id)
+    }
+
+    /// The current progress of a job queued or running here.
+    pub fn progress(&self, job_id: &str) -> Option<Progress> {
+        self.active.lock().expect("queue lock poisoned").get(job_id).map(|c| c.progress.borrow().clone())
     }
 
     /// Progress of a job queued or running here.

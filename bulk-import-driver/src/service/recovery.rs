@@ -25,6 +25,14 @@ pub struct RestartPolicy {
     pub max_resubmissions: usize,
 }
 
+impl RestartPolicy {
+    /// Whether a job whose runs were cut short `interrupted_runs` times (the latest included)
+    /// runs again.
+    pub fn runs_again(self, interrupted_runs: usize) -> bool {
+        interrupted_runs <= self.max_resubmissions
+    }
+}
+
 impl Default for RestartPolicy {
     fn default() -> Self {
         RestartPolicy { max_resubmissions: 1 }
@@ -150,11 +158,12 @@ async fn take_over_when_lease_ends(
     }
 }
 
-/// Validates a job again and queues it; true if it was queued.
-async fn requeue_job(driver: &Arc<Driver>, queue: &JobQueue, job: &JobRecord) -> anyhow::Result<bool> {
+/// Validates a job again and queues it as a new run; true if it was queued. A job no longer
+/// valid is recorded FAILED with the reason.
+pub(crate) async fn requeue_job(driver: &Driver, queue: &JobQueue, job: &JobRecord) -> anyhow::Result<bool> {
     match driver.reload(job).await? {
         Reloaded::Runnable(accepted) => {
-            tracing::info!("job {}: queued again after a restart", job.job_id);
+            tracing::info!("job {}: queued again as a new run", job.job_id);
             queue.enqueue(*accepted);
             Ok(true)
         }
@@ -211,7 +220,8 @@ async fn interrupted(driver: &Arc<Driver>, job: &JobRecord, policy: RestartPolic
     }
     let reason = format!("the job service stopped during run {}", run_id.as_deref().unwrap_or("(not started)"));
     driver.tracker().record(&job.job_id, JobEvent::Failed { run_id, reason, interrupted: true }).await?;
-    Ok(job.interrupted_runs() < policy.max_resubmissions)
+    // `job` was read before this interruption was recorded.
+    Ok(policy.runs_again(job.interrupted_runs() + 1))
 }
 
 /// The run committed before the service stopped: the job finished, with the files its

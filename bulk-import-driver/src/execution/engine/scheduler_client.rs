@@ -32,6 +32,8 @@ use bulk_import_core::GRPC_MAX_MESSAGE_BYTES;
 const STATUS_POLL: Duration = Duration::from_millis(50);
 /// How long the scheduler may be out of reach while a job runs before the job is given up.
 const SCHEDULER_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
+/// How often a scheduler out of reach is asked again about a running job.
+const UNREACHABLE_RETRY: Duration = Duration::from_millis(500);
 /// How long a job just submitted may be unknown to the scheduler before it is taken as lost.
 const UNKNOWN_JOB_GRACE: Duration = Duration::from_secs(30);
 /// How often a connection to a scheduler that is still starting is tried again.
@@ -109,7 +111,7 @@ impl SchedulerClient {
                 }
                 Err(e) if unreachable_since.get_or_insert_with(std::time::Instant::now).elapsed() < SCHEDULER_OUTAGE_LIMIT => {
                     tracing::warn!("Ballista job {job_id}: the scheduler did not answer ({e}); asking again");
-                    tokio::time::sleep(CONNECT_RETRY.max(STATUS_POLL) * 10).await;
+                    tokio::time::sleep(UNREACHABLE_RETRY).await;
                     continue;
                 }
                 Err(e) => return Err(e),

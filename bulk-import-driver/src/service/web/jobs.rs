@@ -113,7 +113,7 @@ pub async fn list(viewer: Viewer, State(state): State<Arc<WebState>>, Query(filt
     let records = state.driver.tracker().list(table, status).await?;
     let total = records.len();
     let shown: Vec<(&JobRecord, JobLine)> =
-        records.iter().rev().take(LISTED).map(|r| (r, JobLine::of(r, state.queue.watch(&r.job_id).map(|w| w.borrow().clone()).as_ref()))).collect();
+        records.iter().rev().take(LISTED).map(|r| (r, JobLine::of(r, state.queue.progress(&r.job_id).as_ref()))).collect();
     let statuses = ["ACCEPTED", "IN_PROGRESS", "UNCOMMITTED", "FINISHED", "FAILED", "REJECTED"];
     let selected = status.map(|s| s.to_string());
     let body = html! {
@@ -152,9 +152,14 @@ pub async fn list(viewer: Viewer, State(state): State<Arc<WebState>>, Query(filt
     Ok(page("Jobs", viewer.name(), &body))
 }
 
+/// The tracker's record of a job, or the page's 404.
+async fn job_record(state: &WebState, job_id: &str) -> Result<JobRecord, PageError> {
+    state.driver.tracker().job(job_id).await?.ok_or_else(|| PageError::NotFound(format!("no job has id {job_id:?}")))
+}
+
 pub async fn job(viewer: Viewer, State(state): State<Arc<WebState>>, Path(job_id): Path<String>) -> Result<Markup, PageError> {
-    let record = state.driver.tracker().job(&job_id).await?.ok_or_else(|| PageError::NotFound(format!("no job has id {job_id:?}")))?;
-    let live = state.queue.watch(&job_id).map(|w| w.borrow().clone());
+    let record = job_record(&state, &job_id).await?;
+    let live = state.queue.progress(&job_id);
     let line = JobLine::of(&record, live.as_ref());
     let first = record.events.first().or(record.rejected_submissions.first()).map(|e| e.time);
     let moments: Vec<Moment> = record
@@ -298,12 +303,12 @@ pub async fn progress(
     State(state): State<Arc<WebState>>,
     Path(job_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, PageError> {
-    let record = state.driver.tracker().job(&job_id).await?.ok_or_else(|| PageError::NotFound(format!("no job has id {job_id:?}")))?;
-    let started = JobLine::of(&record, None).started;
+    let record = job_record(&state, &job_id).await?;
+    let line = JobLine::of(&record, None);
+    let started = line.started;
     let events = if let Some(watch) = state.queue.watch(&job_id) {
         WatchStream::new(watch).map(move |p| Ok(progress_event(&p, started))).boxed()
     } else {
-        let line = JobLine::of(&record, None);
         let mut last = Progress::new(line.status, line.rows_total.unwrap_or(0));
         last.rows_written = line.rows_written.unwrap_or(0);
         stream::once(async move { Ok(progress_event(&last, started)) }).boxed()

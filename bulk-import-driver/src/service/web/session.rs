@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::WebState;
 use super::layout::page;
-use crate::service::auth::{Caller, TokenAuth};
+use crate::service::auth::{Caller, TokenAuth, bearer_token};
 
 /// The session cookie's name.
 const COOKIE: &str = "bulk_import_session";
@@ -54,9 +54,9 @@ impl Sessions {
     /// and neither holds a valid one.
     fn viewer(&self, headers: &HeaderMap) -> Option<Viewer> {
         let Some(auth) = &self.auth else { return Some(Viewer(None)) };
-        let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+        let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
         if let Some(token) = bearer {
-            return auth.caller(token.trim().as_bytes()).map(|c| Viewer(Some(c)));
+            return auth.caller(token.as_bytes()).map(|c| Viewer(Some(c)));
         }
         let id = session_cookie(headers)?;
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
