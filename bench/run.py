@@ -85,6 +85,23 @@ def run_checked(args, rss, log=None, **kwargs):
     return time.monotonic() - start
 
 
+def table_output(cli, table):
+    """Every file the table references, with its partition's key range; `cli(*args)` is a
+    `bulk-import --store STORE ARGS` command line."""
+    def json_of(*args):
+        return json.loads(subprocess.run(cli(*args), check=True, stdout=subprocess.PIPE, text=True).stdout)
+
+    ranges = {}
+    for partition in json_of("table", "partitions", table, "--json"):
+        region = partition["region"]
+        decode = (lambda v: None if v is None else base64.b64decode(v).decode()) if region.get("stringsBase64Encoded") \
+            else (lambda v: v)
+        low, high = decode(region["key"]["min"]), decode(region["key"].get("max"))
+        ranges[partition["partitionId"]] = (low or None, high)
+    files = json_of("table", "files", table, "--json")
+    return [(f["filename"].removeprefix("file://"), *ranges[f["partitionId"]]) for f in files]
+
+
 class Bench:
     def __init__(self, args):
         self.args, self.bin = args, args.bin_dir
@@ -98,9 +115,6 @@ class Bench:
 
     def cli(self, *args):
         return [os.path.join(self.bin, "bulk-import"), "--store", self.store, *args]
-
-    def json_of(self, *args):
-        return json.loads(subprocess.run(self.cli(*args), check=True, stdout=subprocess.PIPE, text=True).stdout)
 
     def prepare(self):
         if not os.path.exists(self.split_points_file):
@@ -126,16 +140,7 @@ class Bench:
                 json.dump({"id": f"bench-{table}", "tableName": table, "files": [self.input]}, f)
 
     def table_output(self, table):
-        """Every file the table references, with its partition's key range."""
-        ranges = {}
-        for partition in self.json_of("table", "partitions", table, "--json"):
-            region = partition["region"]
-            decode = (lambda v: None if v is None else base64.b64decode(v).decode()) if region.get("stringsBase64Encoded") \
-                else (lambda v: v)
-            low, high = decode(region["key"]["min"]), decode(region["key"].get("max"))
-            ranges[partition["partitionId"]] = (low or None, high)
-        files = self.json_of("table", "files", table, "--json")
-        return [(f["filename"].removeprefix("file://"), *ranges[f["partitionId"]]) for f in files]
+        return table_output(self.cli, table)
 
     def leaf_directories(self, root, prefix):
         """Files under `root/<prefix><leaf>/`, with their leaf's key range."""

@@ -12,6 +12,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use bulk_import_core::backend::{Backend, CommitOutcome, JobTracker};
 use bulk_import_core::store::{ObjectStores, S3Options};
 use bulk_import_core::tracker::JobStatus;
@@ -23,6 +25,7 @@ use crate::execution::engine::{Engine, EngineConfig};
 use crate::execution::progress::Progress;
 use crate::intake::rejection::Wording;
 use crate::intake::{Admission, IntakePolicy, RejectionReason};
+use crate::s3_uploads::S3Uploads;
 
 /// Per-run choices that are not part of the job.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +135,8 @@ impl Driver {
     /// Opens the store and the engine; `task_id` names this process in a Sleeper instance's
     /// job tracker.
     pub async fn open_as(store: &str, s3: S3Options, engine: EngineChoice, task_id: TaskId) -> anyhow::Result<Self> {
-        let stores = Arc::new(ObjectStores::with_s3(s3));
+        let uploads = Arc::new(S3Uploads::new(s3.clone()));
+        let stores = Arc::new(ObjectStores::with_s3(s3).with_incomplete_uploads(uploads));
         let backend = open_backend(store, &stores, task_id).await?;
         let wording = if sleeper_instance::config_bucket(store).is_some() { Wording::Sleeper } else { Wording::Engine };
         let engine = match engine {
@@ -142,11 +146,20 @@ impl Driver {
         Ok(Driver { stores, backend, engine, wording, policy: IntakePolicy::default() })
     }
 
-    /// Admits only jobs within `policy` from now on.
-    #[must_use]
-    pub fn with_policy(mut self, policy: IntakePolicy) -> Self {
+    /// Admits only jobs within `policy` from now on. With allowed sources, this process's local
+    /// reads are confined to their directories and the store's own, judged by the file actually
+    /// opened: a path swapped for a symlink after admission reads nothing outside.
+    pub fn with_policy(mut self, policy: IntakePolicy) -> anyhow::Result<Self> {
+        if let Some(mut dirs) = policy.allowed_sources.local_dirs() {
+            if self.backend.root.store_url.as_str().starts_with("file") {
+                let store_dir = std::path::PathBuf::from(format!("/{}", self.backend.root.path));
+                std::fs::create_dir_all(&store_dir).with_context(|| format!("cannot create the store's directory {}", store_dir.display()))?;
+                dirs.push(store_dir);
+            }
+            self.stores.confine_local_reads(&dirs)?;
+        }
         self.policy = policy;
-        self
+        Ok(self)
     }
 
     /// The store's tables, state stores and tracker.

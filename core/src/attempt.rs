@@ -221,8 +221,8 @@ impl AttemptDir {
     pub async fn sweep(&self, stores: &ObjectStores, keep: &HashSet<String>, keep_markers: bool) -> Result<usize> {
         let markers = self.location.child(FILES);
         let listed: Vec<_> = markers.store.list(Some(&markers.path)).try_collect().await?;
-        let mut deleted = 0;
-        for marker in listed {
+        let (mut deleted, mut swept) = (0, Vec::new());
+        for marker in &listed {
             let urls = String::from_utf8_lossy(&markers.store.get(&marker.location).await?.bytes().await?).into_owned();
             // A marker may name files its writer never started: they are not there to delete.
             for url in urls.lines().filter(|url| !keep.contains(*url)) {
@@ -231,13 +231,23 @@ impl AttemptDir {
                     deleted += 1;
                 }
                 delete_if_present(&file.at(sketches_path(file.path.as_ref()).into())).await?;
+                swept.push(file);
             }
-            if !keep_markers {
-                markers.store.delete(&marker.location).await?;
-            }
+        }
+        // A writer that died in the middle of a file leaves its parts behind, in no listing; the
+        // markers, which go next, are the only record of their keys. A store that will not list
+        // uploads (no permission, say) is no reason to keep the attempt's files: S3's lifecycle
+        // rule for incomplete uploads (docs/operations.md) is the backstop.
+        match stores.abort_incomplete_uploads(&swept).await {
+            Ok(0) => {}
+            Ok(aborted) => tracing::info!("{aborted} incomplete multipart uploads of attempt {} aborted", self.url()),
+            Err(e) => tracing::warn!("the incomplete multipart uploads of attempt {} could not be aborted: {e}", self.url()),
         }
         if keep_markers {
             return Ok(deleted);
+        }
+        for marker in listed {
+            markers.store.delete(&marker.location).await?;
         }
         let progress = self.location.child(PROGRESS);
         let records: Vec<_> = progress.store.list(Some(&progress.path)).try_collect().await?;

@@ -5,8 +5,10 @@
 pub mod attempt;
 pub mod backend;
 pub mod codec;
+pub mod confined_store;
 pub mod counted_store;
 pub mod error;
+pub mod incomplete_uploads;
 pub mod key;
 pub mod logging;
 pub mod partition;

@@ -14,7 +14,9 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, RetryConfig};
 
+use crate::confined_store::{ConfinedLocalStore, LocalReadRoots};
 use crate::counted_store::CountedStore;
+use crate::incomplete_uploads::{IncompleteUploads, s3_keys_by_bucket, shared_directory};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -124,6 +126,10 @@ impl S3Options {
 pub struct ObjectStores {
     s3: S3Options,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    /// How S3's incomplete multipart uploads are aborted, in the processes that sweep attempts.
+    incomplete_uploads: Option<Arc<dyn IncompleteUploads>>,
+    /// Where local reads may lead, once a job service's policy confines them.
+    local_read_roots: LocalReadRoots,
 }
 
 impl ObjectStores {
@@ -133,7 +139,31 @@ impl ObjectStores {
 
     /// Stores whose S3 buckets are reached with `s3`.
     pub fn with_s3(s3: S3Options) -> Self {
-        ObjectStores { s3, stores: Mutex::default() }
+        ObjectStores { s3, ..Self::default() }
+    }
+
+    /// Stores that abort the incomplete multipart uploads of the files a sweep removes.
+    #[must_use]
+    pub fn with_incomplete_uploads(mut self, uploads: Arc<dyn IncompleteUploads>) -> Self {
+        self.incomplete_uploads = Some(uploads);
+        self
+    }
+
+    /// Confines every local read from now on to `roots` (directories), judged by the file
+    /// actually opened ([`crate::confined_store`]); an error if already confined.
+    pub fn confine_local_reads(&self, roots: &[std::path::PathBuf]) -> Result<()> {
+        self.local_read_roots.confine(roots).map_err(|reason| Error::InvalidStore("local reads".into(), reason))
+    }
+
+    /// Aborts the incomplete multipart uploads of `files` (those in S3; one listing per bucket);
+    /// returns how many were aborted. Without [`Self::with_incomplete_uploads`], none are.
+    pub async fn abort_incomplete_uploads(&self, files: &[Location]) -> Result<usize> {
+        let Some(uploads) = &self.incomplete_uploads else { return Ok(0) };
+        let mut aborted = 0;
+        for (bucket, keys) in s3_keys_by_bucket(files) {
+            aborted += uploads.abort(&bucket, shared_directory(&keys), &keys).await?;
+        }
+        Ok(aborted)
     }
 
     /// Resolves a `file://` or `s3://` URL, or a local path (relative to the working directory).
@@ -175,9 +205,15 @@ impl ObjectStores {
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
         let absolute = std::path::absolute(fs_path).map_err(|e| Error::InvalidStore(fs_path.display().to_string(), e.to_string()))?;
         let store_url = ObjectStoreUrl::local_filesystem();
-        let store = self.store_for(store_url.as_str(), || Ok(local_filesystem()))?;
+        let store = self.store_for(store_url.as_str(), || Ok(self.local_filesystem()))?;
         let path = Path::from_absolute_path(&absolute).map_err(|e| Error::InvalidStore(absolute.display().to_string(), e.to_string()))?;
         Ok(Location { store_url, store, path })
+    }
+
+    /// The machine's file system, its reads confined once [`Self::confine_local_reads`] is
+    /// called, its failures counted.
+    fn local_filesystem(&self) -> Arc<dyn ObjectStore> {
+        CountedStore::wrap(Arc::new(ConfinedLocalStore::new(Arc::new(LocalFileSystem::new()), self.local_read_roots.clone())))
     }
 
     fn store_for(&self, key: &str, build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>) -> Result<Arc<dyn ObjectStore>> {
@@ -189,11 +225,6 @@ impl ObjectStores {
         stores.insert(key.to_string(), store.clone());
         Ok(store)
     }
-}
-
-/// The machine's file system, its failures counted.
-fn local_filesystem() -> Arc<dyn ObjectStore> {
-    CountedStore::wrap(Arc::new(LocalFileSystem::new()))
 }
 
 /// The key of a store URL: `scheme://host/`, the form `ObjectStoreUrl` gives.
@@ -212,7 +243,7 @@ impl ObjectStoreRegistry for ObjectStores {
             return Ok(store.clone());
         }
         match url.scheme() {
-            "file" => self.store_for(&key, || Ok(local_filesystem())).map_err(DataFusionError::from),
+            "file" => self.store_for(&key, || Ok(self.local_filesystem())).map_err(DataFusionError::from),
             "s3" | "s3a" => match url.host_str() {
                 Some(bucket) if !bucket.is_empty() => self.s3_store(bucket).map_err(DataFusionError::from),
                 _ => Err(DataFusionError::Configuration(format!("no bucket in {url}"))),

@@ -13,10 +13,16 @@ pub struct Clients {
 
 impl Clients {
     pub async fn from_environment() -> Self {
-        let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-        let config = aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await;
+        let config = sdk_config().await;
         Clients { dynamo: aws_sdk_dynamodb::Client::new(&config), sqs: aws_sdk_sqs::Client::new(&config) }
     }
+}
+
+/// The AWS SDK's configuration from the environment, on the HTTPS client (rustls with ring) the
+/// object stores already use rather than the SDK's default, which builds aws-lc.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
 }
 
 /// An SDK error as the core's, with what was being done and the whole chain of causes.

@@ -95,7 +95,16 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// Kills the process; when a test is failing, shows the end of its log first, as the test's
+    /// temporary directory goes with the test.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exited = self.has_exited();
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let state = if exited { "had exited" } else { "was running" };
+            eprintln!("--- {} ({state}), last lines of its log:\n{}", self.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
         self.kill();
     }
 }

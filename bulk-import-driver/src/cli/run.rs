@@ -104,7 +104,7 @@ pub async fn serve(store: &str, s3: &S3Args, args: ServeArgs) -> anyhow::Result<
     };
     let security = &args.security;
     let policy = intake_policy(security)?;
-    let driver = Driver::open(store, s3.options(), engine).await?.with_policy(policy);
+    let driver = Driver::open(store, s3.options(), engine).await?.with_policy(policy)?;
     let config = ServiceConfig {
         listen: args.listen,
         http_listen: args.http_listen,

@@ -140,7 +140,7 @@ impl Driver {
                 Ok(JobOutcome::Finished { job_id: job.id.clone(), summary })
             }
             Err(error) => {
-                let mut reason = format!("{error:#}");
+                let mut reason = reason_text(&error);
                 if control.cancel.is_cancelled() {
                     reason = CANCELLED.to_string();
                 }
@@ -276,5 +276,37 @@ impl Driver {
         // Past this point the job commits or fails; a cancellation no longer applies.
         let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
         Ok((written, outcome))
+    }
+}
+
+/// An error and its causes as one line, each said once: DataFusion's and object_store's errors
+/// already print their sources, which `{:#}` would print again after them.
+pub(crate) fn reason_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_text;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // object_store prints its source in its own message; the context does not.
+        let source = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "x leads outside");
+        let store = object_store::Error::PermissionDenied { path: "a/b".into(), source: Box::new(source) };
+        let error = anyhow::Error::new(store).context("reading the input");
+        let text = reason_text(&error);
+        assert_eq!(text.matches("x leads outside").count(), 1, "{text}");
+        assert!(text.starts_with("reading the input: ") && text.contains("a/b"), "{text}");
+        assert_eq!(reason_text(&anyhow::anyhow!("plain")), "plain");
     }
 }

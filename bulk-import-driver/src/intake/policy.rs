@@ -96,6 +96,12 @@ impl Source {
 }
 
 impl AllowedSources {
+    /// The allowed local directories; `None` when any source is allowed.
+    pub fn local_dirs(&self) -> Option<Vec<PathBuf>> {
+        let AllowedSources::Only(prefixes) = self else { return None };
+        Some(prefixes.iter().filter_map(|p| if let SourcePrefix::Local(dir) = p { Some(dir.clone()) } else { None }).collect())
+    }
+
     /// `Ok` if the location is under an allowed source; otherwise where it really leads.
     pub fn check(&self, location: &Location) -> Result<(), String> {
         let AllowedSources::Only(prefixes) = self else { return Ok(()) };

@@ -132,7 +132,7 @@ impl JobQueue {
                     tracing::error!("job {job_id}: could not be run or recorded: {e:#}");
                     control.progress.send_modify(|p| {
                         p.status = JobStatus::Failed;
-                        p.message = Some(format!("{e:#}"));
+                        p.message = Some(crate::execution::reason_text(&e));
                     });
                 }
             }

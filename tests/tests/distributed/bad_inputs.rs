@@ -133,3 +133,43 @@ async fn every_bad_submission_is_refused_with_a_reason_and_leaves_nothing() {
     assert_eq!(fine.status(), api::JobStatus::Accepted, "{fine:?}");
     eprintln!("{} bad submissions refused", catalogue.len());
 }
+
+/// A file admitted from an allowed source and then swapped for a symlink out of it, while its
+/// job waits in the queue: the run reads nothing outside, fails naming where the path led, and
+/// commits nothing; the job ahead of it is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_swapped_for_a_symlink_after_admission_is_not_read() {
+    let _one_at_a_time = crate::one_cluster_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed");
+    let (ahead, splits) = generate_input(&allowed, 600_000, 2, 4, 33);
+    let (swapped, _) = generate_input(&allowed, 1_000, 1, 4, 34);
+    let (outside, _) = generate_input(dir.path(), 1_000, 1, 4, 35);
+    let store = dir.path().join("store").to_str().unwrap().to_string();
+    create_table(&store, S3Options::default(), "target", &splits).await;
+    let allow = format!("--allow-source={}", allowed.display());
+    let service = Service::start(dir.path(), "service", &store, None, &[&allow, "--concurrent-jobs=1"], &[]);
+    let mut client = client(&service.url()).await;
+
+    let file_of = |dir: &Path| std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path();
+    let swapped_file = file_of(&swapped);
+    let job = |id: &str, files: &[&Path]| json!({"id": id, "tableName": "target", "files": files}).to_string();
+    submit(&mut client, job("ahead", &[&ahead])).await;
+    let accepted = submit(&mut client, job("swapped", &[&swapped_file])).await;
+    assert_eq!(accepted.status(), api::JobStatus::Accepted, "{accepted:?}");
+    let waiting = client.get_job(api::GetJobRequest { job_id: "swapped".into() }).await.unwrap().into_inner();
+    assert_eq!(waiting.status(), api::JobStatus::Accepted, "the job started before its file could be swapped: the test proves nothing");
+    std::fs::remove_file(&swapped_file).unwrap();
+    std::os::unix::fs::symlink(file_of(&outside), &swapped_file).unwrap();
+
+    let last = watch_to_end(&mut client, "swapped", std::time::Duration::from_mins(3)).await;
+    assert_eq!(last.status(), api::JobStatus::Failed, "{last:?}");
+    assert!(last.message.contains("outside every allowed source"), "{last:?}");
+    eprintln!("the swapped job failed: {}", last.message);
+    let ahead = watch_to_end(&mut client, "ahead", std::time::Duration::from_mins(3)).await;
+    assert_eq!(ahead.status(), api::JobStatus::Finished, "{ahead:?}");
+    let contents = table_contents(&store, S3Options::default(), "target").await;
+    assert_eq!(contents.total_rows(), 600_000);
+    assert_eq!(contents.commits_by_job.get("swapped"), None);
+    assert_eq!(contents.data_objects, contents.referenced, "the failed run left files behind");
+}

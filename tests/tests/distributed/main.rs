@@ -2,6 +2,7 @@
 //! on 127.0.0.1 (and moto for S3), started and stopped by each test. Slower than the embedded
 //! tests, so in a binary of their own: `cargo test -p bulk-import-tests --test distributed`.
 
+mod abandoned_uploads;
 mod bad_inputs;
 mod clients;
 mod concurrency;

@@ -57,7 +57,11 @@ async fn a_person_follows_a_job_in_the_browser() {
             break;
         }
     }
-    assert_eq!(seen.last().map(String::as_str), Some("READY"), "the browser never logged in: {seen:?}");
+    if seen.last().map(String::as_str) != Some("READY") {
+        let _ = browser.wait();
+        let stderr = std::fs::read_to_string(dir.path().join("browser.log")).unwrap_or_default();
+        panic!("the browser never logged in: {seen:?}\n{stderr}");
+    }
     let input = input.to_str().unwrap();
     assert_eq!(submit(&mut client, job_json("web-job", "viewed", &[input])).await.status(), api::JobStatus::Accepted);
     let finished = watch_to_end(&mut client, "web-job", Duration::from_mins(3)).await;
