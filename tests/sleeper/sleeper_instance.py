@@ -572,6 +572,10 @@ def check_sync(endpoint, workdir):
     body = instance.log_body(item)
     expect(list(body) == ["files"], f"a synchronous commit carries the files alone, not {list(body)}")
     check_files(instance, table_id, body["files"], leaves, "id", "long", expected_rows)
+    committed = {f["filename"][len(f"s3a://{instance.data_bucket}/"):] for f in body["files"]}
+    expected = committed | {key.replace(".parquet", ".sketches") for key in committed}
+    stray = sorted(set(instance.data_objects(table_id)) - expected)
+    expect(not stray, f"objects in the data directory that no commit names: {stray}")
     kinds = [u["UpdateType"]["S"] for u in instance.tracker_updates(table_id, job["id"])]
     expect(kinds == ["validated", "started", "finished"], f"tracker updates {kinds}")
     finished = instance.tracker_updates(table_id, job["id"])[-1]

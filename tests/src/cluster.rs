@@ -335,6 +335,43 @@ impl Moto {
     }
 }
 
+/// `tests/faults/s3_fault_proxy.py` in front of an endpoint (moto's), injecting faults on a fixed
+/// schedule from `seed`; its totals of each fault are read with [`FaultProxy::stats`].
+pub struct FaultProxy {
+    pub process: Process,
+    pub port: u16,
+    stats: PathBuf,
+}
+
+impl FaultProxy {
+    /// `lose_once`: comma-separated parts of paths whose first PUT surely loses its answer.
+    pub fn start(dir: &Path, upstream: &str, seed: u64, lose_once: &str) -> FaultProxy {
+        let port = free_port();
+        let stats = dir.join(format!("fault-proxy-{port}.json"));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/faults/s3_fault_proxy.py");
+        let args =
+            [script.to_string(), port.to_string(), upstream.to_string(), seed.to_string(), stats.to_str().unwrap().to_string(), lose_once.into()];
+        let mut process = Process::start("s3-fault-proxy", &venv_binary("python"), &args, &[], &dir.join("logs"));
+        wait_until("the fault proxy to listen", Duration::from_secs(30), || {
+            process.assert_running();
+            port_open(port)
+        });
+        FaultProxy { process, port, stats }
+    }
+
+    /// `env` with every AWS client pointed at the proxy.
+    pub fn env(&self, env: &[(String, String)]) -> Vec<(String, String)> {
+        let mut env: Vec<_> = env.iter().filter(|(key, _)| key != "AWS_ENDPOINT_URL").cloned().collect();
+        env.push(("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", self.port)));
+        env
+    }
+
+    /// How many requests met each fault, and how many passed.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        serde_json::from_str(&std::fs::read_to_string(&self.stats).unwrap_or_else(|_| "{}".into())).unwrap()
+    }
+}
+
 /// Parses exposition text with `prometheus_client.parser`; every sample as `name{labels}`.
 const PARSE_EXPOSITION: &str = r#"
 import json, sys

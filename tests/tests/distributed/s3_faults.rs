@@ -1,16 +1,16 @@
 //! S3 misbehaving under a job: a proxy in front of moto (`tests/faults/s3_fault_proxy.py`)
-//! answers some requests 503 SlowDown, and lets some PUTs through but drops the connection
-//! before their answer, so that the engine retries writes that already happened (data files,
-//! job events, the commit's transaction). The job still commits every row exactly once and
-//! leaves no stray object; the faults are counted, so the test cannot pass without them.
+//! answers some requests 503 SlowDown or 500, resets some connections, holds some requests for
+//! seconds, and lets some PUTs through but drops the connection before their answer, so that
+//! the engine retries writes that already happened (data files, job events, the commit's
+//! transaction). The job still commits every row exactly once and leaves no stray object; the
+//! faults are counted, so the test cannot pass without them.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bulk_import_core::backend::Backend;
 use bulk_import_core::store::ObjectStores;
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Moto, Process, Service, free_port, port_open, venv_binary, wait_until};
+use bulk_import_tests::cluster::{FaultProxy, Moto, Service};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
 
@@ -29,23 +29,10 @@ async fn a_job_through_a_faulty_s3_commits_every_row_once() {
     let store = "s3://tables/faulty";
     create_table(store, direct.clone(), "t", &splits).await;
 
-    let proxy_port = free_port();
-    let stats = dir.path().join("proxy-stats.json");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/faults/s3_fault_proxy.py");
     // The commit's transaction and the job's STARTED event surely lose their answers.
     let lose_once = "/statestore/transactions/,/job-tracker/jobs/faulty-job/events/000002";
-    let args = [script.to_string(), proxy_port.to_string(), moto.endpoint.clone(), "7".into(), stats.to_str().unwrap().to_string(), lose_once.into()];
-    let mut proxy = Process::start("s3-fault-proxy", &venv_binary("python"), &args, &[], &dir.path().join("logs"));
-    wait_until("the fault proxy to listen", Duration::from_secs(30), || {
-        proxy.assert_running();
-        port_open(proxy_port)
-    });
-    let mut env = moto.env();
-    for (key, value) in &mut env {
-        if key == "AWS_ENDPOINT_URL" {
-            *value = format!("http://127.0.0.1:{proxy_port}");
-        }
-    }
+    let proxy = FaultProxy::start(dir.path(), &moto.endpoint, 7, lose_once);
+    let env = proxy.env(&moto.env());
     let service = Service::start(dir.path(), "service", store, None, &[], &env);
     let mut client = client(&service.url()).await;
     let accepted = submit(&mut client, job_json("faulty-job", "t", &["input-bucket/in"])).await;
@@ -53,13 +40,14 @@ async fn a_job_through_a_faulty_s3_commits_every_row_once() {
     let last = watch_to_end(&mut client, "faulty-job", Duration::from_mins(4)).await;
     assert_eq!((last.status(), last.rows_written), (api::JobStatus::Finished, ROWS), "{last:?}\n{}", service.process.log());
 
-    let stats: BTreeMap<String, u64> = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let stats = proxy.stats();
     eprintln!("faults injected: {stats:?}");
-    for line in proxy.log().lines().filter(|l| l.starts_with("FAULT lost_answer")) {
+    for line in proxy.process.log().lines().filter(|l| l.starts_with("FAULT lost_answer")) {
         eprintln!("{line}");
     }
-    assert!(stats["slow_down"] >= 5, "too few 503s to mean anything: {stats:?}");
-    assert!(stats["lost_answer"] >= 3, "too few lost answers to mean anything: {stats:?}");
+    for (fault, least) in [("slow_down", 5), ("internal_error", 2), ("reset", 2), ("delayed", 1), ("lost_answer", 3)] {
+        assert!(stats.get(fault).copied().unwrap_or(0) >= least, "too few {fault} to mean anything: {stats:?}");
+    }
 
     let contents = table_contents(store, direct, "t").await;
     assert_eq!(contents.total_rows() as u64, ROWS);

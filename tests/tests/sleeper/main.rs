@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use bulk_import_tests::cluster::{Moto, Service, venv_binary, wait_until, workspace_binary};
+use bulk_import_tests::cluster::{FaultProxy, Moto, Service, venv_binary, wait_until, workspace_binary};
 use bulk_import_tests::{system_test_batch, write_parquet};
 
 /// One emulator at a time: each test runs its own, and an import on two cores at once would
@@ -56,13 +56,7 @@ impl Instance {
 
     /// `bulk-import --store sleeper://<config bucket> ARGS...` against the emulator.
     fn bulk_import(&self, config_bucket: &str, args: &[&str]) -> Output {
-        Command::new(workspace_binary("bulk-import"))
-            .args(["--store", &format!("sleeper://{config_bucket}")])
-            .args(args)
-            .envs(self.moto.env())
-            .env("BULK_IMPORT_MEMORY_POOL", "512MiB")
-            .output()
-            .unwrap()
+        bulk_import_with(config_bucket, args, &self.moto.env())
     }
 
     /// Uploads a local directory of Parquet files to `s3://input-bucket/<prefix>/`.
@@ -84,6 +78,18 @@ impl Instance {
     }
 }
 
+/// `bulk-import --store sleeper://<config bucket> ARGS...` with the AWS environment `env` (the
+/// emulator, or the emulator behind a fault proxy).
+fn bulk_import_with(config_bucket: &str, args: &[&str], env: &[(String, String)]) -> Output {
+    Command::new(workspace_binary("bulk-import"))
+        .args(["--store", &format!("sleeper://{config_bucket}")])
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("BULK_IMPORT_MEMORY_POOL", "512MiB")
+        .output()
+        .unwrap()
+}
+
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
@@ -100,6 +106,25 @@ fn string_input(instance: &Instance) -> (PathBuf, u64) {
     let edges = ["", "a", "b", "bz", "m", "\u{FFFF}", "\u{E000}", "\u{E000}a", "\u{1F600}", "\u{1F600}z", "\u{10000}", "z\u{1F600}", "\u{D7FF}"];
     write_parquet(&dir.join("edges.parquet"), &[system_test_batch(edges.iter().map(|k| Some((*k).to_string())).collect())], None);
     (dir, 40_000 + edges.len() as u64)
+}
+
+/// `n` rows of long keys spread over the whole range, with the extremes and the sync table's
+/// split points among them.
+fn long_keys_batch(n: i64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("value", DataType::Utf8, false),
+    ]));
+    let ids: Vec<i64> =
+        (0..n).map(|i| (i * 7_919_993).rem_euclid(1 << 42) - (1 << 41) + i % 3).chain([i64::MIN, -1000, -1, 0, 1 << 40, i64::MAX]).collect();
+    let rows = ids.len();
+    let columns: Vec<arrow::array::ArrayRef> = vec![
+        Arc::new(Int64Array::from(ids)),
+        Arc::new(Int64Array::from_iter_values((0..rows as i64).map(|i| i % 11))),
+        Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("v{i}")))),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,29 +156,43 @@ async fn a_synchronous_import_appends_one_files_log_item() {
     let _one = one_at_a_time().await;
     let instance = Instance::start();
     instance.fixture("sync", "setup");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("timestamp", DataType::Int64, false),
-        Field::new("value", DataType::Utf8, false),
-    ]));
-    let ids: Vec<i64> =
-        (0..30_000_i64).map(|i| (i * 7_919_993).rem_euclid(1 << 42) - (1 << 41) + i % 3).chain([i64::MIN, -1000, -1, 0, 1 << 40, i64::MAX]).collect();
-    let n = ids.len();
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 11))),
-            Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("v{i}")))),
-        ],
-    )
-    .unwrap();
+    let batch = long_keys_batch(30_000);
+    let n = batch.num_rows();
     write_parquet(&instance.path("longs/part-0.parquet"), &[batch], None);
     instance.upload(&instance.path("longs"), "longs");
     let job = instance.job("sync-job", "longs", "longs", n as u64);
     let run = instance.bulk_import("sleeper-sync-config", &["run", job.to_str().unwrap(), "-q"]);
     assert!(run.status.success(), "{}", text(&run));
     assert!(text(&run).contains("job sync-job: FINISHED") && text(&run).contains("(transaction 1)"), "{}", text(&run));
+    assert_eq!(instance.fixture("sync", "check").trim(), "FINISHED");
+}
+
+/// The synchronous import with S3, DynamoDB and SQS behind the fault proxy: 503s, 500s, resets,
+/// delays, and PUTs whose answers are lost (the data files' and sketches'). The SDK's clients
+/// are given ten attempts (`AWS_MAX_ATTEMPTS`), as object_store's retries are ten. The import
+/// still appends exactly one files-log item, the tracker holds each update once, and the data
+/// directory holds exactly the committed files and their sketches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synchronous_import_through_faults_commits_once_and_leaves_nothing_stray() {
+    let _one = one_at_a_time().await;
+    let instance = Instance::start();
+    instance.fixture("sync", "setup");
+    let batch = long_keys_batch(30_000);
+    let rows = batch.num_rows() as u64;
+    write_parquet(&instance.path("longs/part-0.parquet"), &[batch], None);
+    instance.upload(&instance.path("longs"), "longs");
+    let job = instance.job("sync-job", "longs", "longs", rows);
+    let proxy = FaultProxy::start(instance.dir.path(), &instance.moto.endpoint, 11, "/data/partition_");
+    let mut env = proxy.env(&instance.moto.env());
+    env.push(("AWS_MAX_ATTEMPTS".into(), "10".into()));
+    let run = bulk_import_with("sleeper-sync-config", &["run", job.to_str().unwrap(), "-q"], &env);
+    let stats = proxy.stats();
+    eprintln!("faults injected: {stats:?}");
+    assert!(run.status.success(), "{}\n{}", text(&run), proxy.process.log());
+    assert!(text(&run).contains("job sync-job: FINISHED") && text(&run).contains("(transaction 1)"), "{}", text(&run));
+    for fault in ["slow_down", "internal_error", "reset", "lost_answer"] {
+        assert!(stats.get(fault).copied().unwrap_or(0) >= 1, "no {fault} met the import: {stats:?}");
+    }
     assert_eq!(instance.fixture("sync", "check").trim(), "FINISHED");
 }
 
