@@ -168,7 +168,9 @@ impl ExecutionPlan for LeafSortExec {
             batch_size: context.session_config().batch_size(),
             ordering: self.ordering()?,
             reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}]")).with_can_spill(true).register(context.memory_pool()),
-            spill_manager: SpillManager::new(context.runtime_env(), SpillMetrics::new(&self.metrics, partition), schema.clone()),
+            // Spilled runs are written as `datafusion.execution.spill_compression` says, as DataFusion's own sort's are.
+            spill_manager: SpillManager::new(context.runtime_env(), SpillMetrics::new(&self.metrics, partition), schema.clone())
+                .with_compression_type(context.session_config().spill_compression()),
             baseline: BaselineMetrics::new(&self.metrics, partition),
             sort_metrics: SortMetrics::new(&self.metrics, partition),
             merge_reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}] merge")).register(context.memory_pool()),
@@ -356,6 +358,7 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, UInt32Array};
     use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::config::SpillCompression;
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -399,13 +402,15 @@ mod tests {
 
     /// Runs the sort over `batches` with a memory pool of `pool_bytes`; returns its rows as
     /// (leaf, key, timestamp) and what its metrics and the pool say.
-    async fn sort(batches: Vec<RecordBatch>, pool_bytes: usize) -> (Vec<(u32, String, i64)>, SortReport) {
+    async fn sort(batches: Vec<RecordBatch>, pool_bytes: usize, compression: SpillCompression) -> (Vec<(u32, String, i64)>, SortReport) {
         let schema = batches[0].schema();
         let source = MemorySourceConfig::try_new_exec(&[batches], schema, None).unwrap();
         let exec = LeafSortExec::try_new(source, "__leaf", vec!["key".into(), "timestamp".into()], LEAVES).unwrap();
         let pool = Arc::new(GreedyMemoryPool::new(pool_bytes));
         let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool.clone()).build_arc().unwrap();
-        let context = SessionContext::new_with_config_rt(SessionConfig::new().with_batch_size(700), runtime);
+        let mut config = SessionConfig::new().with_batch_size(700);
+        config.options_mut().execution.spill_compression = compression;
+        let context = SessionContext::new_with_config_rt(config, runtime);
         let output: Vec<RecordBatch> = exec.execute(0, context.task_ctx()).unwrap().try_collect().await.unwrap();
         let reserved_after = datafusion::execution::memory_pool::MemoryPool::reserved(pool.as_ref());
         let mut rows = Vec::new();
@@ -428,7 +433,7 @@ mod tests {
         (rows, report)
     }
 
-    async fn check(pool_bytes: usize) -> SortReport {
+    async fn check(pool_bytes: usize, compression: SpillCompression) -> SortReport {
         let batches = input(50_000);
         let mut expected: Vec<(u32, String, i64)> = Vec::new();
         for batch in &batches {
@@ -441,7 +446,7 @@ mod tests {
             }
         }
         expected.sort();
-        let (rows, report) = sort(batches, pool_bytes).await;
+        let (rows, report) = sort(batches, pool_bytes, compression).await;
         assert_eq!(rows, expected, "rows out are the rows in, in (leaf, key, timestamp) order");
         assert_eq!(report.output_rows, expected.len(), "the output rows are counted");
         assert_eq!(report.reserved_after, 0, "the sort gave back all the memory it reserved");
@@ -450,15 +455,17 @@ mod tests {
 
     #[tokio::test]
     async fn sorts_by_leaf_then_keys_in_memory() {
-        let report = check(256 << 20).await;
+        let report = check(256 << 20, SpillCompression::Uncompressed).await;
         assert_eq!((report.spills, report.in_memory_sorts), (0, 1));
     }
 
     #[tokio::test]
     async fn sorts_by_leaf_then_keys_through_spilled_runs_when_memory_is_short() {
-        let report = check(400 << 10).await;
-        assert!(report.spills > 1, "a 400 KiB pool should force several spilled runs");
-        assert_eq!(report.in_memory_sorts, 0);
+        for compression in [SpillCompression::Uncompressed, SpillCompression::Lz4Frame] {
+            let report = check(400 << 10, compression).await;
+            assert!(report.spills > 1, "a 400 KiB pool should force several spilled runs ({compression:?})");
+            assert_eq!(report.in_memory_sorts, 0);
+        }
     }
 
     #[test]
