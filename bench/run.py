@@ -339,15 +339,20 @@ def versions():
 
 
 def record(bench, table, result):
-    path = os.path.join(HERE, "..", "BENCHMARKS.md")
-    text = open(path).read()
     a = bench.args
     section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
                f"files, {a.leaves} leaves, release build; {versions()}. Every output verified (sorted files, rows inside their "
                f"leaf, row count) before its time counts.\n\n{table}\n\n`{result}`\n{MARK_END}")
     start, end = (MARK_START, MARK_END) if a.shape == "standard" else (MARK_START.replace("start", f"{a.shape} start"),
                                                                         MARK_END.replace("end", f"{a.shape} end"))
-    section = section.replace(MARK_START, start).replace(MARK_END, end)
+    write_section(start, end, section.replace(MARK_START, start).replace(MARK_END, end))
+
+
+def write_section(start, end, section):
+    """Puts `section` (which begins with `start` and ends with `end`) into BENCHMARKS.md in place
+    of the one between the same marks, or at its end."""
+    path = os.path.join(HERE, "..", "BENCHMARKS.md")
+    text = open(path).read()
     if start in text:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: section, text, flags=re.S)
     else:

@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -127,19 +126,11 @@ def report(args, results):
     print(result)
     if args.no_record:
         return
-    path = os.path.join(run.HERE, "..", "BENCHMARKS.md")
-    text = open(path).read()
     section = (f"{MARK_START}\nLast `bench/scale` ({datetime.date.today()}): {run.machine()}; embedded, "
                f"`--memory-pool {args.pool}`, {LEAVES} leaves, release build; input in {CHUNK_ROWS:,}-row chunks of "
                f"{CHUNK_FILES} files. Every output verified (sorted files, rows inside their leaf, row count).\n\n"
                f"{table}\n\n`{result}`\n{MARK_END}")
-    if MARK_START in text:
-        text = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
-
+    run.write_section(MARK_START, MARK_END, section)
 
 def main():
     parser = argparse.ArgumentParser()
