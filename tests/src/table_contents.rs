@@ -50,6 +50,16 @@ impl TableContents {
         self.sketch_objects == self.referenced.iter().map(|f| sketches_path(f)).collect()
     }
 
+    /// Fails unless the table holds `rows` rows, `job_id` committed exactly once, and the data
+    /// directory holds exactly the referenced files: nothing stray, nothing missing.
+    pub fn assert_committed_once(&self, job_id: &str, rows: u64) {
+        assert_eq!(self.total_rows() as u64, rows, "rows in the table");
+        assert_eq!(self.commits_by_job.get(job_id), Some(&1), "commits of {job_id}: {:?}", self.commits_by_job);
+        let stray: Vec<_> = self.data_objects.difference(&self.referenced).collect();
+        let missing: Vec<_> = self.referenced.difference(&self.data_objects).collect();
+        assert!(stray.is_empty() && missing.is_empty(), "data objects not the referenced files: stray {stray:?}, missing {missing:?}");
+    }
+
     /// Every row of the table, sorted.
     pub fn all_rows(&self) -> Vec<String> {
         let mut rows: Vec<String> = self.rows_by_leaf.values().flatten().cloned().collect();

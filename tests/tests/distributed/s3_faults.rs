@@ -50,9 +50,7 @@ async fn a_job_through_a_faulty_s3_commits_every_row_once() {
     }
 
     let contents = table_contents(store, direct, "t").await;
-    assert_eq!(contents.total_rows() as u64, ROWS);
-    assert_eq!(contents.commits_by_job.get("faulty-job"), Some(&1));
-    assert_eq!(contents.data_objects, contents.referenced, "stray or missing data objects");
+    contents.assert_committed_once("faulty-job", ROWS);
     assert!(contents.unsorted_files.is_empty() && contents.misrouted_files.is_empty());
     assert!(contents.attempt_leftovers.is_empty(), "{:?}", contents.attempt_leftovers);
     // A job event whose answer was lost is recorded once, not again after it.

@@ -74,7 +74,5 @@ async fn a_job_on_stalled_executors_fails_cleanly_instead_of_hanging() {
     let last = watch_to_end(&mut client, "job-1", Duration::from_mins(5)).await;
     assert_eq!(last.status(), api::JobStatus::Finished, "{last:?}");
     let contents = table_contents(&store, S3Options::default(), "t").await;
-    assert_eq!(contents.total_rows() as u64, ROWS);
-    assert_eq!(contents.commits_by_job.get("job-1"), Some(&1));
-    assert_eq!(contents.data_objects, contents.referenced);
+    contents.assert_committed_once("job-1", ROWS);
 }

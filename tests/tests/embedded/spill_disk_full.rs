@@ -68,9 +68,7 @@ async fn a_full_spill_disk_fails_the_job_cleanly_and_a_bigger_one_lets_it_commit
     let out = run(&store, &job, &big);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let contents = table_contents(&store, S3Options::default(), "t").await;
-    assert_eq!(contents.total_rows() as u64, ROWS);
-    assert_eq!(contents.commits_by_job.get("spilled"), Some(&1));
-    assert_eq!(contents.data_objects, contents.referenced);
+    contents.assert_committed_once("spilled", ROWS);
     let driver = bulk_import_tests::driver(dir.path()).await;
     assert_eq!(driver.tracker().job("spilled").await.unwrap().unwrap().status, JobStatus::Finished);
 }
