@@ -215,7 +215,8 @@ impl AttemptDir {
     }
 
     /// Deletes every file the attempt's writers started (with its sketches) except those in
-    /// `keep`, then, unless `keep_markers`, the markers and the tasks' progress records. A sweep
+    /// `keep`, then, unless `keep_markers`, aborts those files' incomplete S3 uploads and deletes
+    /// the markers and the tasks' progress records. A sweep
     /// that keeps the markers can be repeated to catch files that writers were still completing.
     /// Returns how many data files were deleted.
     pub async fn sweep(&self, stores: &ObjectStores, keep: &HashSet<String>, keep_markers: bool) -> Result<usize> {
@@ -234,17 +235,18 @@ impl AttemptDir {
                 swept.push(file);
             }
         }
+        if keep_markers {
+            return Ok(deleted);
+        }
         // A writer that died in the middle of a file leaves its parts behind, in no listing; the
-        // markers, which go next, are the only record of their keys. A store that will not list
-        // uploads (no permission, say) is no reason to keep the attempt's files: S3's lifecycle
-        // rule for incomplete uploads (docs/operations.md) is the backstop.
+        // markers, which go next, are the only record of their keys. Done in the last sweep only,
+        // once late writers have had their grace. A store that will not list uploads (no
+        // permission, say) is no reason to keep the attempt's files: S3's lifecycle rule for
+        // incomplete uploads (docs/operations.md) is the backstop.
         match stores.abort_incomplete_uploads(&swept).await {
             Ok(0) => {}
             Ok(aborted) => tracing::info!("{aborted} incomplete multipart uploads of attempt {} aborted", self.url()),
             Err(e) => tracing::warn!("the incomplete multipart uploads of attempt {} could not be aborted: {e}", self.url()),
-        }
-        if keep_markers {
-            return Ok(deleted);
         }
         for marker in listed {
             markers.store.delete(&marker.location).await?;
