@@ -167,7 +167,12 @@ impl KeyRef<'_> {
 /// whose first UTF-16 unit is a surrogate, sorts first.
 #[inline]
 pub fn java_string_cmp(a: &str, b: &str) -> Ordering {
-    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    java_utf8_cmp(a.as_bytes(), b.as_bytes())
+}
+
+/// [`java_string_cmp`] on the UTF-8 bytes of two strings, for holders of strings as bytes.
+#[inline]
+pub fn java_utf8_cmp(ab: &[u8], bb: &[u8]) -> Ordering {
     match first_difference(ab, bb) {
         None => ab.len().cmp(&bb.len()),
         Some(i) => {

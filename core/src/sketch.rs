@@ -17,9 +17,10 @@ use arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::key::{java_string_cmp, signed_bytes_cmp};
+use crate::key::{java_string_cmp, java_utf8_cmp, signed_bytes_cmp};
 
 /// Sleeper's sketch size: normalised rank error about 0.17%.
 pub const K: usize = 1024;
@@ -46,24 +47,52 @@ impl SketchItem for i64 {
     }
 }
 
-/// A string, in Java's order.
+/// The bytes of a sketched string or byte array: keys up to 24 bytes are held inline, so that
+/// the items a sketch keeps (one for every two rows it sees) cost no allocation each.
+type ItemBytes = SmallVec<[u8; 24]>;
+
+/// A string, in Java's order; its bytes are UTF-8, as it is only made from a `&str`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JavaString(pub Box<str>);
+pub struct JavaString(ItemBytes);
+
+impl JavaString {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&str> for JavaString {
+    fn from(value: &str) -> Self {
+        JavaString(ItemBytes::from_slice(value.as_bytes()))
+    }
+}
 
 impl SketchItem for JavaString {
     fn order(a: &Self, b: &Self) -> Ordering {
-        java_string_cmp(&a.0, &b.0)
+        java_utf8_cmp(&a.0, &b.0)
     }
 
     fn serialise(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
-        out.extend_from_slice(self.0.as_bytes());
+        out.extend_from_slice(&self.0);
     }
 }
 
 /// A byte array, in Java's signed-byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JavaBytes(pub Box<[u8]>);
+pub struct JavaBytes(ItemBytes);
+
+impl JavaBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for JavaBytes {
+    fn from(value: &[u8]) -> Self {
+        JavaBytes(ItemBytes::from_slice(value))
+    }
+}
 
 impl SketchItem for JavaBytes {
     fn order(a: &Self, b: &Self) -> Ordering {
@@ -110,33 +139,49 @@ impl<T: SketchItem> QuantilesSketch<T> {
         self.n += 1;
         self.base.push(item);
         if self.base.len() == 2 * K {
-            let mut full = std::mem::replace(&mut self.base, Vec::with_capacity(2 * K));
-            full.sort_by(T::order);
-            let carry = self.halve(full);
-            self.carry(carry);
+            self.compact_base();
         }
     }
 
     /// Adds `rows` rows of a column, `item(i)` being row `i` and `order` comparing two rows in
     /// place. A whole base buffer's worth of rows is sorted as row indices and only the half
     /// that survives halving is copied out: a sketch then costs one copy per two rows, not one
-    /// per row, and rows that arrive sorted (a file's first row key) sort in linear time.
+    /// per row, and rows that arrive sorted (a file's first row key) sort in linear time. Rows
+    /// that top up a partly filled base buffer (a batch rarely ends on a buffer's boundary) are
+    /// copied in once each, and the extremes are found among them before one of each is kept.
     pub fn update_rows(&mut self, rows: usize, item: impl Fn(usize) -> T, order: impl Fn(usize, usize) -> Ordering) {
         let mut row = 0;
         while row < rows {
-            if self.base.is_empty() && rows - row >= 2 * K {
+            let end = if self.base.is_empty() && rows - row >= 2 * K {
                 let mut chunk: Vec<usize> = (row..row + 2 * K).collect();
                 chunk.sort_by(|&a, &b| order(a, b));
                 self.observe_extremes(&item(chunk[0]), &item(chunk[2 * K - 1]));
                 self.n += 2 * K as u64;
                 let kept = chunk.iter().skip(self.halving_offset()).step_by(2).map(|&i| item(i)).collect();
                 self.carry(kept);
-                row += 2 * K;
+                row + 2 * K
             } else {
-                self.update(item(row));
-                row += 1;
-            }
+                let end = rows.min(row + 2 * K - self.base.len());
+                let (low, high) = (row + 1..end)
+                    .fold((row, row), |(low, high), i| (if order(i, low).is_lt() { i } else { low }, if order(i, high).is_gt() { i } else { high }));
+                self.observe_extremes(&item(low), &item(high));
+                self.n += (end - row) as u64;
+                self.base.extend((row..end).map(&item));
+                if self.base.len() == 2 * K {
+                    self.compact_base();
+                }
+                end
+            };
+            row = end;
         }
+    }
+
+    /// Sorts the full base buffer and carries its surviving half into the levels.
+    fn compact_base(&mut self) {
+        let mut full = std::mem::replace(&mut self.base, Vec::with_capacity(2 * K));
+        full.sort_by(T::order);
+        let carry = self.halve(full);
+        self.carry(carry);
     }
 
     fn observe_extremes(&mut self, low: &T, high: &T) {
@@ -225,11 +270,11 @@ enum FieldSketch {
 }
 
 fn update_strings<'a>(sketch: &mut QuantilesSketch<JavaString>, values: impl ArrayAccessor<Item = &'a str> + Copy) {
-    sketch.update_rows(values.len(), |i| JavaString(values.value(i).into()), |a, b| java_string_cmp(values.value(a), values.value(b)));
+    sketch.update_rows(values.len(), |i| JavaString::from(values.value(i)), |a, b| java_string_cmp(values.value(a), values.value(b)));
 }
 
 fn update_bytes<'a>(sketch: &mut QuantilesSketch<JavaBytes>, values: impl ArrayAccessor<Item = &'a [u8]> + Copy) {
-    sketch.update_rows(values.len(), |i| JavaBytes(values.value(i).into()), |a, b| signed_bytes_cmp(values.value(a), values.value(b)));
+    sketch.update_rows(values.len(), |i| JavaBytes::from(values.value(i)), |a, b| signed_bytes_cmp(values.value(a), values.value(b)));
 }
 
 /// The sketches of one data file: one per row-key field.
@@ -340,6 +385,34 @@ mod tests {
         assert_eq!(weighted(&by_rows).iter().map(|(_, w)| w).sum::<u64>(), by_rows.n());
         assert_eq!((by_rows.min, by_rows.max), (values.iter().min().copied(), values.iter().max().copied()));
         assert!(by_rows.levels.iter().flatten().all(|l| l.len() == K && l.is_sorted()));
+        let mut by_items = QuantilesSketch::<i64>::with_seed(1);
+        for &v in &values {
+            by_items.update(v);
+        }
+        assert_eq!(by_rows.serialise(), by_items.serialise(), "the same seed draws the same halvings either way");
+    }
+
+    #[test]
+    fn sorted_string_columns_in_uneven_batches_sketch_as_item_updates_do() {
+        let keys: Vec<String> = (0..2 * K * 7 + 5).map(|i| format!("key-{i:09}-{}", "\u{e9}".repeat(i % 20))).collect();
+        let mut by_items = QuantilesSketch::<JavaString>::with_seed(9);
+        for k in &keys {
+            by_items.update(JavaString::from(k.as_str()));
+        }
+        let mut by_rows = QuantilesSketch::<JavaString>::with_seed(9);
+        let mut start = 0;
+        for len in [1, 2047, 2049, 5000, 4096, 10].into_iter().cycle() {
+            let batch = arrow::array::StringViewArray::from_iter_values(&keys[start..keys.len().min(start + len)]);
+            update_strings(&mut by_rows, &batch);
+            start += len;
+            if start >= keys.len() {
+                break;
+            }
+        }
+        assert_eq!(by_rows.n(), keys.len() as u64);
+        assert_eq!(by_rows.min.as_ref().map(JavaString::as_bytes), Some(keys[0].as_bytes()));
+        assert_eq!(by_rows.max.as_ref().map(JavaString::as_bytes), keys.last().map(String::as_bytes));
+        assert_eq!(by_rows.serialise(), by_items.serialise());
     }
 
     #[test]
@@ -363,10 +436,10 @@ mod tests {
     fn strings_order_as_java_and_serialise_with_little_endian_lengths() {
         let mut sketch = QuantilesSketch::<JavaString>::with_seed(3);
         for s in ["b", "\u{1F600}", "\u{FFFF}", "a"] {
-            sketch.update(JavaString(s.into()));
+            sketch.update(JavaString::from(s));
         }
-        assert_eq!(sketch.min.as_ref().unwrap().0.as_ref(), "a");
-        assert_eq!(sketch.max.as_ref().unwrap().0.as_ref(), "\u{FFFF}", "U+FFFF is after a surrogate pair in UTF-16");
+        assert_eq!(sketch.min.as_ref().unwrap().as_bytes(), b"a");
+        assert_eq!(sketch.max.as_ref().unwrap().as_bytes(), "\u{FFFF}".as_bytes(), "U+FFFF is after a surrogate pair in UTF-16");
         let bytes = sketch.serialise();
         assert_eq!(&bytes[..8], &[2, 3, 8, 0x18, 0x00, 0x04, 0, 0]);
         assert_eq!(u64::from_le_bytes(bytes[8..16].try_into().unwrap()), 4);
@@ -382,9 +455,9 @@ mod tests {
     fn byte_arrays_order_as_signed_bytes() {
         let mut sketch = QuantilesSketch::<JavaBytes>::with_seed(3);
         for b in [vec![0x7f], vec![0x80], vec![0x00]] {
-            sketch.update(JavaBytes(b.into()));
+            sketch.update(JavaBytes::from(b.as_slice()));
         }
-        assert_eq!(sketch.min.unwrap().0.as_ref(), &[0x80], "0x80 is -128");
+        assert_eq!(sketch.min.unwrap().as_bytes(), &[0x80], "0x80 is -128");
     }
 
     #[test]

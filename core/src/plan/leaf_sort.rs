@@ -7,14 +7,20 @@
 //! rows, a few tens of thousands, are sorted on their normalised keys (arrow-row): an 8-byte
 //! prefix decides almost every comparison, the full key the rest. Output rows are gathered once.
 //!
+//! Each batch is grouped by leaf as it arrives (a counting sort within the batch, one `take`).
+//! The gather then reads each leaf's rows from one run per batch rather than from scattered
+//! rows: a run of views shares its cache lines and pages, where scattered rows each missed the
+//! cache (the gather was a tenth of an import's CPU). The leaf column is not gathered at all:
+//! it is the same value over each leaf's run of output rows.
+//!
 //! When the memory pool refuses more input, the rows held so far are sorted the same way and
 //! spilled as one sorted run; the runs are then merged by DataFusion's spill-aware merge.
 
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::{SortOptions, interleave_record_batch};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{SortOptions, interleave, take_record_batch};
 use arrow::datatypes::{SchemaRef, UInt32Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -225,6 +231,7 @@ impl Sorter {
             if batch.num_rows() == 0 {
                 continue;
             }
+            let batch = self.group_by_leaf(batch)?;
             let needed = reservation_for(&batch, &self.sort_indices);
             if self.reservation.try_grow(needed).is_err() {
                 if buffered.batches.is_empty() {
@@ -240,7 +247,7 @@ impl Sorter {
         }
         if runs.is_empty() {
             self.sort_metrics.in_memory_sorts.add(1);
-            let mut sorted = SortedBatches::new(self.sort_in_memory(buffered)?, self.batch_size);
+            let mut sorted = SortedBatches::new(self.schema.clone(), self.sort_in_memory(buffered)?, self.leaf_index, self.batch_size);
             sorted.gather_time = Some(self.baseline.elapsed_compute().clone());
             let (reservation, baseline) = (self.reservation, self.baseline);
             let stream = futures::stream::iter(sorted).map(move |batch| {
@@ -266,7 +273,7 @@ impl Sorter {
 
     /// Sorts the buffered rows and writes them to a spill file as one sorted run.
     fn spill(&self, buffered: Buffered) -> Result<SortedSpillFile> {
-        let sorted = SortedBatches::new(self.sort_in_memory(buffered)?, self.batch_size);
+        let sorted = SortedBatches::new(self.schema.clone(), self.sort_in_memory(buffered)?, self.leaf_index, self.batch_size);
         let mut file = self.spill_manager.create_in_progress_file("LeafSortExec")?;
         let mut max_record_batch_memory = 0;
         for batch in sorted {
@@ -278,9 +285,41 @@ impl Sorter {
         Ok(SortedSpillFile { file, max_record_batch_memory })
     }
 
+    /// `batch` with its rows grouped by leaf, in leaf order, each leaf's rows in their order in
+    /// the batch; the batch itself when it already is.
+    fn group_by_leaf(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let leaves = batch.column(self.leaf_index).as_primitive::<UInt32Type>().values();
+        if leaves.is_sorted() {
+            return Ok(batch);
+        }
+        let (low, high) = leaves.iter().fold((u32::MAX, 0), |(low, high), &leaf| (low.min(leaf), high.max(leaf)));
+        if high >= self.leaf_count {
+            return Err(self.outside_the_tree(high));
+        }
+        let mut next = vec![0u32; (high - low) as usize + 1];
+        for &leaf in leaves {
+            next[(leaf - low) as usize] += 1;
+        }
+        let mut start = 0;
+        for slot in &mut next {
+            (start, *slot) = (start + *slot, start);
+        }
+        let mut order = vec![0u32; leaves.len()];
+        for (row, &leaf) in leaves.iter().enumerate() {
+            let slot = &mut next[(leaf - low) as usize];
+            order[*slot as usize] = row as u32;
+            *slot += 1;
+        }
+        Ok(take_record_batch(&batch, &UInt32Array::from(order))?)
+    }
+
+    fn outside_the_tree(&self, leaf: u32) -> DataFusionError {
+        DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree of {} leaves", self.leaf_count))
+    }
+
     /// The order of the buffered rows: by leaf (counting sort), then within each leaf by the
-    /// normalised sort columns.
-    fn sort_in_memory(&self, buffered: Buffered) -> Result<(Vec<RecordBatch>, Vec<Entry>)> {
+    /// normalised sort columns; and where each leaf's rows start in that order.
+    fn sort_in_memory(&self, buffered: Buffered) -> Result<SortedRows> {
         let _timer = self.sort_metrics.sort_time.timer();
         let Buffered { batches, rows } = buffered;
         let fields = self.sort_indices.iter().map(|&i| SortField::new_with_options(self.schema.field(i).data_type().clone(), ASCENDING));
@@ -293,9 +332,7 @@ impl Sorter {
         let mut starts = vec![0usize; self.leaf_count as usize + 1];
         for batch in &batches {
             for &leaf in batch.column(self.leaf_index).as_primitive::<UInt32Type>().values() {
-                let slot = starts.get_mut(leaf as usize + 1).ok_or_else(|| {
-                    DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree of {} leaves", self.leaf_count))
-                })?;
+                let slot = starts.get_mut(leaf as usize + 1).ok_or_else(|| self.outside_the_tree(leaf))?;
                 *slot += 1;
             }
         }
@@ -317,14 +354,39 @@ impl Sorter {
                 x.prefix.cmp(&y.prefix).then_with(|| keys[x.batch as usize].row(x.row as usize).cmp(&keys[y.batch as usize].row(y.row as usize)))
             });
         }
-        Ok((batches, entries))
+        Ok(SortedRows { batches, entries, leaf_starts: starts })
+    }
+}
+
+/// Buffered rows in sorted order.
+struct SortedRows {
+    batches: Vec<RecordBatch>,
+    /// The rows in order: leaf `l`'s are `entries[leaf_starts[l]..leaf_starts[l + 1]]`.
+    entries: Vec<Entry>,
+    leaf_starts: Vec<usize>,
+}
+
+impl SortedRows {
+    /// The leaf column of the sorted rows `start..end`: each leaf repeated over its run.
+    fn leaves(&self, start: usize, end: usize) -> UInt32Array {
+        let mut values = Vec::with_capacity(end - start);
+        let mut leaf = self.leaf_starts.partition_point(|&s| s <= start).saturating_sub(1);
+        let mut at = start;
+        while at < end {
+            let run_end = self.leaf_starts.get(leaf + 1).map_or(end, |&s| s.min(end));
+            values.extend(std::iter::repeat_n(leaf as u32, run_end.saturating_sub(at)));
+            at = at.max(run_end);
+            leaf += 1;
+        }
+        UInt32Array::from(values)
     }
 }
 
 /// Sorted output, gathered `batch_size` rows at a time.
 struct SortedBatches {
-    batches: Vec<RecordBatch>,
-    entries: Vec<Entry>,
+    schema: SchemaRef,
+    rows: SortedRows,
+    leaf_index: usize,
     position: usize,
     batch_size: usize,
     /// Where the time spent gathering output rows is added, if anywhere.
@@ -332,8 +394,22 @@ struct SortedBatches {
 }
 
 impl SortedBatches {
-    fn new((batches, entries): (Vec<RecordBatch>, Vec<Entry>), batch_size: usize) -> Self {
-        SortedBatches { batches, entries, position: 0, batch_size: batch_size.max(1), gather_time: None }
+    fn new(schema: SchemaRef, rows: SortedRows, leaf_index: usize, batch_size: usize) -> Self {
+        SortedBatches { schema, rows, leaf_index, position: 0, batch_size: batch_size.max(1), gather_time: None }
+    }
+
+    fn gather(&self, start: usize, end: usize) -> Result<RecordBatch> {
+        let indices: Vec<(usize, usize)> = self.rows.entries[start..end].iter().map(|e| (e.batch as usize, e.row as usize)).collect();
+        let columns = (0..self.schema.fields().len())
+            .map(|column| {
+                if column == self.leaf_index {
+                    return Ok(Arc::new(self.rows.leaves(start, end)) as ArrayRef);
+                }
+                let sources: Vec<&dyn arrow::array::Array> = self.rows.batches.iter().map(|b| b.column(column).as_ref()).collect();
+                interleave(&sources, &indices)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }
 
@@ -341,15 +417,13 @@ impl Iterator for SortedBatches {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.position >= self.entries.len() {
+        if self.position >= self.rows.entries.len() {
             return None;
         }
         let _timer = self.gather_time.as_ref().map(Time::timer);
-        let end = (self.position + self.batch_size).min(self.entries.len());
-        let indices: Vec<(usize, usize)> = self.entries[self.position..end].iter().map(|e| (e.batch as usize, e.row as usize)).collect();
+        let (start, end) = (self.position, (self.position + self.batch_size).min(self.rows.entries.len()));
         self.position = end;
-        let sources: Vec<&RecordBatch> = self.batches.iter().collect();
-        Some(interleave_record_batch(&sources, &indices).map_err(DataFusionError::from))
+        Some(self.gather(start, end))
     }
 }
 
@@ -466,6 +540,18 @@ mod tests {
             assert!(report.spills > 1, "a 400 KiB pool should force several spilled runs ({compression:?})");
             assert_eq!(report.in_memory_sorts, 0);
         }
+    }
+
+    #[test]
+    fn the_leaf_column_repeats_each_leaf_over_its_run_and_skips_empty_leaves() {
+        // Leaves 0, 2 and 5 are empty; leaf 1 holds rows 0..3, leaf 3 rows 3..4, leaf 4 rows 4..7.
+        let rows = SortedRows { batches: vec![], entries: vec![], leaf_starts: vec![0, 0, 3, 3, 4, 7, 7] };
+        let leaves = |start, end| rows.leaves(start, end).values().to_vec();
+        assert_eq!(leaves(0, 7), [1, 1, 1, 3, 4, 4, 4]);
+        assert_eq!(leaves(2, 5), [1, 3, 4]);
+        assert_eq!(leaves(3, 4), [3]);
+        assert_eq!(leaves(6, 7), [4]);
+        assert_eq!(leaves(5, 5), [] as [u32; 0]);
     }
 
     #[test]
