@@ -148,12 +148,19 @@ fn type_matches(expected: &FieldType, actual: &DataType) -> bool {
     }
 }
 
+/// How many bytes at a Parquet file's end are read in the first request for its footer:
+/// DataFusion's own default. A footer that fits needs one request, not two (the 8-byte tail, then
+/// the metadata), which counts when a job has thousands of small files.
+pub(crate) const FOOTER_READ_BYTES: usize = 512 * 1024;
+
 /// A Parquet reader over an object. arrow-rs 59 deprecates `ParquetObjectReader` in favour of
 /// each application implementing `AsyncFileReader`; ours would be a copy of it, so it is used
 /// here, in this one place, until arrow-rs offers its replacement.
 #[allow(deprecated)]
 pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_reader::ParquetObjectReader {
-    parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone()).with_file_size(size)
+    parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone())
+        .with_file_size(size)
+        .with_footer_size_hint(FOOTER_READ_BYTES)
 }
 
 async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<RejectionReason>> {

@@ -16,7 +16,7 @@ use datafusion::physical_plan::union::UnionExec;
 use bulk_import_core::table::Table;
 
 use super::PlanInput;
-use crate::intake::inputs::InputFile;
+use crate::intake::inputs::{FOOTER_READ_BYTES, InputFile};
 
 /// The column holding each row's leaf index between routing and writing.
 pub const LEAF_COLUMN: &str = "__sleeper_leaf";
@@ -72,7 +72,7 @@ pub fn scan(table: &Table, files: &[InputFile], read_parallelism: usize) -> Resu
     let mut scans = Vec::with_capacity(by_store.len());
     for (store_url, files) in by_store {
         let groups = split(files, read_parallelism.max(1));
-        let source = Arc::new(ParquetSource::new(table_schema.clone()));
+        let source = Arc::new(ParquetSource::new(table_schema.clone()).with_metadata_size_hint(FOOTER_READ_BYTES));
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&store_url)?, source).with_file_groups(groups).build();
         scans.push(DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>);
     }
