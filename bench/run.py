@@ -302,6 +302,16 @@ def machine():
     return f"{os.cpu_count()} cores ({model.group(1).strip() if model else platform.machine()}), {memory_kib / 2**20:.0f} GiB memory"
 
 
+def filesystem(path):
+    """The type of the filesystem holding `path` (e.g. ext4, tmpfs): per-file costs differ a lot between them."""
+    path, best = os.path.realpath(path), ("", "unknown")
+    for line in open("/proc/mounts"):
+        _, mount, kind = line.split()[:3]
+        if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best[0]):
+            best = (mount, kind)
+    return best[1]
+
+
 def report(bench, results):
     rows, cores = bench.args.rows, bench.cores
     embedded = results.get("embedded", {}).get("wall")
@@ -341,8 +351,9 @@ def versions():
 def record(bench, table, result):
     a = bench.args
     section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
-               f"files, {a.leaves} leaves, release build; {versions()}. Every output verified (sorted files, rows inside their "
-               f"leaf, row count) before its time counts.\n\n{table}\n\n`{result}`\n{MARK_END}")
+               f"files, {a.leaves} leaves, release build; {versions()}; input and outputs under `{a.work}` ({filesystem(a.work)}). "
+               f"Every output verified (sorted files, rows inside their leaf, row count) before its time counts.\n\n{table}\n\n"
+               f"`{result}`\n{MARK_END}")
     start, end = (MARK_START, MARK_END) if a.shape == "standard" else (MARK_START.replace("start", f"{a.shape} start"),
                                                                         MARK_END.replace("end", f"{a.shape} end"))
     write_section(start, end, section.replace(MARK_START, start).replace(MARK_END, end))
