@@ -136,11 +136,7 @@ impl<T: SketchItem> QuantilesSketch<T> {
 
     pub fn update(&mut self, item: T) {
         self.observe_extremes(&item, &item);
-        self.n += 1;
-        self.base.push(item);
-        if self.base.len() == 2 * K {
-            self.compact_base();
-        }
+        self.add_to_base(std::iter::once(item));
     }
 
     /// Adds `rows` rows of a column, `item(i)` being row `i` and `order` comparing two rows in
@@ -165,14 +161,21 @@ impl<T: SketchItem> QuantilesSketch<T> {
                 let (low, high) = (row + 1..end)
                     .fold((row, row), |(low, high), i| (if order(i, low).is_lt() { i } else { low }, if order(i, high).is_gt() { i } else { high }));
                 self.observe_extremes(&item(low), &item(high));
-                self.n += (end - row) as u64;
-                self.base.extend((row..end).map(&item));
-                if self.base.len() == 2 * K {
-                    self.compact_base();
-                }
+                self.add_to_base((row..end).map(&item));
                 end
             };
             row = end;
+        }
+    }
+
+    /// Adds items (no more than the base buffer has room for) of weight 1, whose extremes have
+    /// been observed, and compacts the buffer once it is full.
+    fn add_to_base(&mut self, items: impl Iterator<Item = T>) {
+        let before = self.base.len();
+        self.base.extend(items);
+        self.n += (self.base.len() - before) as u64;
+        if self.base.len() == 2 * K {
+            self.compact_base();
         }
     }
 
