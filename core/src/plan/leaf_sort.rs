@@ -13,15 +13,15 @@
 //! cache (the gather was a tenth of an import's CPU). The leaf column is not gathered at all:
 //! it is the same value over each leaf's run of output rows.
 //!
-//! When the memory pool refuses more input, the rows held so far are sorted the same way and
-//! spilled as one sorted run; the runs are then merged by DataFusion's spill-aware merge.
+//! When the memory pool refuses more input, the rows held so far are spilled in leaf order, and
+//! read back a window of leaves at a time once the input ends ([`super::leaf_runs`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{SortOptions, interleave, take_record_batch};
-use arrow::datatypes::{SchemaRef, UInt32Type};
+use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
@@ -39,8 +39,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
+use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
 use crate::key::byte_prefix;
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
@@ -112,10 +113,14 @@ fn output_ordering(schema: &SchemaRef, leaf_column: &str, sort_columns: &[String
 /// What a sort reports beyond the baseline and spill metrics.
 #[derive(Clone)]
 struct SortMetrics {
-    /// Time spent sorting rows (in memory, or before writing a spilled run).
+    /// Time spent ordering rows (to sort them, or to group them by leaf before spilling).
     sort_time: Time,
-    /// Tasks whose rows were sorted in memory, without spilling.
+    /// Sorts in memory: one per task that did not spill, one per leaf window read back.
     in_memory_sorts: Count,
+    /// Leaf windows read back from spilled runs.
+    leaf_windows: Count,
+    /// Windows too big for memory, sorted through sorted runs and a merge.
+    merges: Count,
 }
 
 impl SortMetrics {
@@ -123,6 +128,8 @@ impl SortMetrics {
         SortMetrics {
             sort_time: MetricBuilder::new(metrics).subset_time("sort_time", partition),
             in_memory_sorts: MetricBuilder::new(metrics).counter("in_memory_sorts", partition),
+            leaf_windows: MetricBuilder::new(metrics).counter("leaf_windows", partition),
+            merges: MetricBuilder::new(metrics).counter("merges", partition),
         }
     }
 }
@@ -181,7 +188,7 @@ impl ExecutionPlan for LeafSortExec {
             sort_metrics: SortMetrics::new(&self.metrics, partition),
             merge_reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}] merge")).register(context.memory_pool()),
         };
-        let sorted = futures::stream::once(sorter.sort(input)).try_flatten();
+        let sorted = futures::stream::once(Arc::new(sorter).sort(input)).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted)))
     }
 }
@@ -222,58 +229,144 @@ fn reservation_for(batch: &RecordBatch, sort_indices: &[usize]) -> usize {
     get_record_batch_memory_size(batch) + keys + 16 * batch.num_rows()
 }
 
+/// The order rows are put in: for output, or before a spill.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunOrder {
+    /// By leaf only: a spilled run to be read back a window of leaves at a time.
+    Leaf,
+    /// By leaf, then keys: output, or a spilled run to be merged.
+    LeafThenKeys,
+}
+
+/// What a pass over input holds at its end, and what it spilled.
+struct Pass {
+    buffered: Buffered,
+    runs: Vec<SpilledRun>,
+    budget: WindowBudget,
+}
+
+/// Memory to reserve for holding a batch read back from a spilled run: the bytes of its rows,
+/// their normalised keys and entries. Such a batch is a slice of one read from the file, whose
+/// buffers may all be slices of one allocation; Arrow's own count would take that allocation
+/// whole for every column.
+fn reservation_for_read_back(batch: &RecordBatch, sort_indices: &[usize]) -> usize {
+    let sliced = |array: &ArrayRef| {
+        let data = array.to_data();
+        let view_data: usize = match array.data_type() {
+            DataType::Utf8View | DataType::BinaryView => data.buffers().iter().skip(1).map(arrow::buffer::Buffer::len).sum(),
+            _ => 0,
+        };
+        data.get_slice_memory_size().unwrap_or_else(|_| array.get_array_memory_size()) + view_data
+    };
+    let keys: usize = sort_indices.iter().map(|&i| sliced(batch.column(i))).sum();
+    batch.columns().iter().map(sliced).sum::<usize>() + keys + 16 * batch.num_rows()
+}
+
 impl Sorter {
-    async fn sort(self, mut input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
-        let mut buffered = Buffered::default();
-        let mut runs: Vec<SortedSpillFile> = Vec::new();
+    async fn sort(self: Arc<Self>, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+        let reservation = self.reservation.new_empty();
+        let mut pass = self.buffer(input, &reservation, reservation_for, RunOrder::Leaf).await?;
+        if pass.runs.is_empty() {
+            return self.in_memory(pass.buffered, reservation);
+        }
+        if !pass.buffered.batches.is_empty() {
+            pass.budget.observe(reservation.size(), pass.buffered.rows);
+            pass.runs.push(self.spill(pass.buffered, RunOrder::Leaf)?);
+        }
+        drop(reservation);
+        let windows = pass.budget.windows(&total_rows_per_leaf(&pass.runs, self.leaf_count as usize));
+        let cursors = pass
+            .runs
+            .into_iter()
+            .map(|run| {
+                Ok(RunCursor::new(self.spill_manager.read_spill_as_stream(run.file.file, Some(run.file.max_record_batch_memory))?, self.leaf_index))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = self.schema.clone();
+        let sorted_windows = futures::stream::try_unfold((self, cursors, windows.into_iter()), |(sorter, mut cursors, mut windows)| async move {
+            let Some(end) = windows.next() else { return Ok::<_, DataFusionError>(None) };
+            sorter.sort_metrics.leaf_windows.add(1);
+            let sorted = sorter.sort_window(window(&mut cursors, end)).await?;
+            Ok(Some((sorted, (sorter, cursors, windows))))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted_windows.try_flatten())))
+    }
+
+    /// Sorts one window's rows: in memory when they fit, else through sorted runs and a merge.
+    async fn sort_window(&self, input: impl Stream<Item = Result<RecordBatch>>) -> Result<SendableRecordBatchStream> {
+        let reservation = self.reservation.new_empty();
+        let mut pass = self.buffer(input, &reservation, reservation_for_read_back, RunOrder::LeafThenKeys).await?;
+        if pass.runs.is_empty() {
+            return self.in_memory(pass.buffered, reservation);
+        }
+        if !pass.buffered.batches.is_empty() {
+            pass.runs.push(self.spill(pass.buffered, RunOrder::LeafThenKeys)?);
+        }
+        drop(reservation);
+        self.sort_metrics.merges.add(1);
+        StreamingMergeBuilder::new()
+            .with_sorted_spill_files(pass.runs.into_iter().map(|run| run.file).collect())
+            .with_spill_manager(self.spill_manager.clone())
+            .with_schema(self.schema.clone())
+            .with_expressions(&self.ordering)
+            .with_metrics(self.baseline.clone())
+            .with_batch_size(self.batch_size)
+            .with_reservation(self.merge_reservation.new_empty())
+            .build()
+    }
+
+    /// Holds `input` under `reservation`, each batch counted by `held`, spilling what is held
+    /// in `order` whenever the pool refuses more.
+    async fn buffer(
+        &self,
+        input: impl Stream<Item = Result<RecordBatch>>,
+        reservation: &MemoryReservation,
+        held: fn(&RecordBatch, &[usize]) -> usize,
+        order: RunOrder,
+    ) -> Result<Pass> {
+        let mut input = std::pin::pin!(input);
+        let mut pass = Pass { buffered: Buffered::default(), runs: Vec::new(), budget: WindowBudget { budget: 0, bytes_per_row: 0.0 } };
         while let Some(batch) = input.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
                 continue;
             }
             let batch = self.group_by_leaf(batch)?;
-            let needed = reservation_for(&batch, &self.sort_indices);
-            if self.reservation.try_grow(needed).is_err() {
-                if buffered.batches.is_empty() {
-                    self.reservation.try_grow(needed)?;
+            let needed = held(&batch, &self.sort_indices);
+            if reservation.try_grow(needed).is_err() {
+                if pass.buffered.batches.is_empty() {
+                    reservation.try_grow(needed)?;
                 } else {
-                    runs.push(self.spill(std::mem::take(&mut buffered))?);
-                    self.reservation.free();
-                    self.reservation.try_grow(needed)?;
+                    pass.budget.observe(reservation.size(), pass.buffered.rows);
+                    pass.runs.push(self.spill(std::mem::take(&mut pass.buffered), order)?);
+                    reservation.free();
+                    reservation.try_grow(needed)?;
                 }
             }
-            buffered.rows += batch.num_rows();
-            buffered.batches.push(batch);
+            pass.buffered.rows += batch.num_rows();
+            pass.buffered.batches.push(batch);
         }
-        if runs.is_empty() {
-            self.sort_metrics.in_memory_sorts.add(1);
-            let mut sorted = SortedBatches::new(self.schema.clone(), self.sort_in_memory(buffered)?, self.leaf_index, self.batch_size);
-            sorted.gather_time = Some(self.baseline.elapsed_compute().clone());
-            let (reservation, baseline) = (self.reservation, self.baseline);
-            let stream = futures::stream::iter(sorted).map(move |batch| {
-                let _held_until_the_output_is_gathered = &reservation;
-                Ok(batch?.record_output(&baseline))
-            });
-            return Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)));
-        }
-        if !buffered.batches.is_empty() {
-            runs.push(self.spill(buffered)?);
-        }
-        self.reservation.free();
-        StreamingMergeBuilder::new()
-            .with_sorted_spill_files(runs)
-            .with_spill_manager(self.spill_manager.clone())
-            .with_schema(self.schema.clone())
-            .with_expressions(&self.ordering)
-            .with_metrics(self.baseline.clone())
-            .with_batch_size(self.batch_size)
-            .with_reservation(self.merge_reservation)
-            .build()
+        Ok(pass)
     }
 
-    /// Sorts the buffered rows and writes them to a spill file as one sorted run.
-    fn spill(&self, buffered: Buffered) -> Result<SortedSpillFile> {
-        let sorted = SortedBatches::new(self.schema.clone(), self.sort_in_memory(buffered)?, self.leaf_index, self.batch_size);
+    /// The held rows sorted, as a stream that keeps `reservation` until its last row is out.
+    fn in_memory(&self, buffered: Buffered, reservation: MemoryReservation) -> Result<SendableRecordBatchStream> {
+        self.sort_metrics.in_memory_sorts.add(1);
+        let mut sorted = SortedBatches::new(self.schema.clone(), self.order(buffered, RunOrder::LeafThenKeys)?, self.leaf_index, self.batch_size);
+        sorted.gather_time = Some(self.baseline.elapsed_compute().clone());
+        let baseline = self.baseline.clone();
+        let stream = futures::stream::iter(sorted).map(move |batch| {
+            let _held_until_the_output_is_gathered = &reservation;
+            Ok(batch?.record_output(&baseline))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
+
+    /// Writes the held rows to a spill file in `order`.
+    fn spill(&self, buffered: Buffered, order: RunOrder) -> Result<SpilledRun> {
+        let rows = self.order(buffered, order)?;
+        let rows_per_leaf = rows.leaf_starts.windows(2).map(|leaf| leaf[1] - leaf[0]).collect();
+        let sorted = SortedBatches::new(self.schema.clone(), rows, self.leaf_index, self.batch_size);
         let mut file = self.spill_manager.create_in_progress_file("LeafSortExec")?;
         let mut max_record_batch_memory = 0;
         for batch in sorted {
@@ -282,7 +375,7 @@ impl Sorter {
             file.append_batch(&batch)?;
         }
         let file = file.finish()?.ok_or_else(|| DataFusionError::Internal("a spilled run holds no rows".into()))?;
-        Ok(SortedSpillFile { file, max_record_batch_memory })
+        Ok(SpilledRun { file: SortedSpillFile { file, max_record_batch_memory }, rows_per_leaf })
     }
 
     /// `batch` with its rows grouped by leaf, in leaf order, each leaf's rows in their order in
@@ -317,17 +410,21 @@ impl Sorter {
         DataFusionError::Internal(format!("leaf index {leaf} is outside the partition tree of {} leaves", self.leaf_count))
     }
 
-    /// The order of the buffered rows: by leaf (counting sort), then within each leaf by the
-    /// normalised sort columns; and where each leaf's rows start in that order.
-    fn sort_in_memory(&self, buffered: Buffered) -> Result<SortedRows> {
+    /// The order of the held rows: by leaf (counting sort), then, for sorted runs, within each
+    /// leaf by the normalised sort columns; and where each leaf's rows start in that order.
+    fn order(&self, buffered: Buffered, order: RunOrder) -> Result<SortedRows> {
         let _timer = self.sort_metrics.sort_time.timer();
         let Buffered { batches, rows } = buffered;
-        let fields = self.sort_indices.iter().map(|&i| SortField::new_with_options(self.schema.field(i).data_type().clone(), ASCENDING));
-        let converter = RowConverter::new(fields.collect())?;
-        let keys: Vec<Rows> = batches
-            .iter()
-            .map(|b| converter.convert_columns(&self.sort_indices.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>()))
-            .collect::<Result<_, _>>()?;
+        let keys: Vec<Rows> = if order == RunOrder::LeafThenKeys {
+            let fields = self.sort_indices.iter().map(|&i| SortField::new_with_options(self.schema.field(i).data_type().clone(), ASCENDING));
+            let converter = RowConverter::new(fields.collect())?;
+            batches
+                .iter()
+                .map(|b| converter.convert_columns(&self.sort_indices.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>()))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         // Counting sort by leaf: where each leaf's rows start, then every row in its place.
         let mut starts = vec![0usize; self.leaf_count as usize + 1];
         for batch in &batches {
@@ -343,16 +440,20 @@ impl Sorter {
         let mut entries = vec![Entry { prefix: 0, batch: 0, row: 0 }; rows];
         for (b, batch) in batches.iter().enumerate() {
             let leaves = batch.column(self.leaf_index).as_primitive::<UInt32Type>().values();
+            let batch_keys = keys.get(b);
             for (row, &leaf) in leaves.iter().enumerate() {
                 let slot = &mut next[leaf as usize];
-                entries[*slot] = Entry { prefix: byte_prefix(keys[b].row(row).as_ref()), batch: b as u32, row: row as u32 };
+                let prefix = batch_keys.map_or(0, |k| byte_prefix(k.row(row).as_ref()));
+                entries[*slot] = Entry { prefix, batch: b as u32, row: row as u32 };
                 *slot += 1;
             }
         }
-        for leaf in starts.windows(2) {
-            entries[leaf[0]..leaf[1]].sort_unstable_by(|x, y| {
-                x.prefix.cmp(&y.prefix).then_with(|| keys[x.batch as usize].row(x.row as usize).cmp(&keys[y.batch as usize].row(y.row as usize)))
-            });
+        if !keys.is_empty() {
+            for leaf in starts.windows(2) {
+                entries[leaf[0]..leaf[1]].sort_unstable_by(|x, y| {
+                    x.prefix.cmp(&y.prefix).then_with(|| keys[x.batch as usize].row(x.row as usize).cmp(&keys[y.batch as usize].row(y.row as usize)))
+                });
+            }
         }
         Ok(SortedRows { batches, entries, leaf_starts: starts })
     }
@@ -443,8 +544,8 @@ mod tests {
     const LEAVES: u32 = 16;
 
     /// Random rows, in batches of 1,000, with few distinct keys so that ties on the key are
-    /// broken by the timestamp.
-    fn input(rows: usize) -> Vec<RecordBatch> {
+    /// broken by the timestamp; `leaves_of` maps a key's number (below 5,000) to its leaf.
+    fn input(rows: usize, leaves_of: impl Fn(u32) -> u32) -> Vec<RecordBatch> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("key", DataType::Utf8, false),
             Field::new("timestamp", DataType::Int64, false),
@@ -455,7 +556,7 @@ mod tests {
             .map(|_| {
                 let keys: Vec<String> = (0..1000).map(|_| format!("k{:05}", rng.next_u32() % 5000)).collect();
                 let times: Vec<i64> = (0..1000).map(|_| rng.next_u64() as i64).collect();
-                let leaves: Vec<u32> = keys.iter().map(|k| k[1..].parse::<u32>().unwrap() * LEAVES / 5000).collect();
+                let leaves: Vec<u32> = keys.iter().map(|k| leaves_of(k[1..].parse::<u32>().unwrap())).collect();
                 RecordBatch::try_new(
                     schema.clone(),
                     vec![Arc::new(StringArray::from(keys)), Arc::new(Int64Array::from(times)), Arc::new(UInt32Array::from(leaves))],
@@ -469,6 +570,8 @@ mod tests {
     struct SortReport {
         spills: usize,
         in_memory_sorts: usize,
+        leaf_windows: usize,
+        merges: usize,
         output_rows: usize,
         /// Bytes still reserved in the pool once the output stream has ended.
         reserved_after: usize,
@@ -497,18 +600,25 @@ mod tests {
             }
         }
         let metrics = exec.metrics().unwrap();
-        let in_memory_sorts = metrics.sum_by_name("in_memory_sorts").map_or(0, |v| v.as_usize());
+        let count = |name: &str| metrics.sum_by_name(name).map_or(0, |v| v.as_usize());
         let report = SortReport {
             spills: metrics.spill_count().unwrap_or(0),
-            in_memory_sorts,
+            in_memory_sorts: count("in_memory_sorts"),
+            leaf_windows: count("leaf_windows"),
+            merges: count("merges"),
             output_rows: metrics.output_rows().unwrap_or(0),
             reserved_after,
         };
         (rows, report)
     }
 
-    async fn check(pool_bytes: usize, compression: SpillCompression) -> SortReport {
-        let batches = input(50_000);
+    /// Key numbers spread evenly over the leaves.
+    fn spread(key: u32) -> u32 {
+        key * LEAVES / 5000
+    }
+
+    async fn check(pool_bytes: usize, compression: SpillCompression, leaves_of: impl Fn(u32) -> u32) -> SortReport {
+        let batches = input(50_000, leaves_of);
         let mut expected: Vec<(u32, String, i64)> = Vec::new();
         for batch in &batches {
             for i in 0..batch.num_rows() {
@@ -529,17 +639,27 @@ mod tests {
 
     #[tokio::test]
     async fn sorts_by_leaf_then_keys_in_memory() {
-        let report = check(256 << 20, SpillCompression::Uncompressed).await;
-        assert_eq!((report.spills, report.in_memory_sorts), (0, 1));
+        let report = check(256 << 20, SpillCompression::Uncompressed, spread).await;
+        assert_eq!((report.spills, report.in_memory_sorts, report.leaf_windows), (0, 1, 0));
     }
 
     #[tokio::test]
-    async fn sorts_by_leaf_then_keys_through_spilled_runs_when_memory_is_short() {
+    async fn sorts_by_leaf_then_keys_through_runs_read_back_a_window_of_leaves_at_a_time() {
         for compression in [SpillCompression::Uncompressed, SpillCompression::Lz4Frame] {
-            let report = check(400 << 10, compression).await;
+            let report = check(400 << 10, compression, spread).await;
             assert!(report.spills > 1, "a 400 KiB pool should force several spilled runs ({compression:?})");
-            assert_eq!(report.in_memory_sorts, 0);
+            assert!(report.leaf_windows > 1 && (report.leaf_windows as u32) < LEAVES, "windows of several leaves: {}", report.leaf_windows);
+            assert_eq!((report.in_memory_sorts, report.merges), (report.leaf_windows, 0), "every window fits in memory");
         }
+    }
+
+    #[tokio::test]
+    async fn a_leaf_too_big_for_memory_is_sorted_through_a_merge() {
+        // Nine keys in ten go to leaf 7: its window alone is most of the rows.
+        let report = check(400 << 10, SpillCompression::Lz4Frame, |key| if key % 10 == 0 { spread(key) } else { 7 }).await;
+        assert!(report.merges >= 1, "the big leaf's window is merged from sorted runs");
+        assert!(report.leaf_windows >= 2, "the other leaves still go in windows: {}", report.leaf_windows);
+        assert_eq!(report.in_memory_sorts + report.merges, report.leaf_windows);
     }
 
     #[test]

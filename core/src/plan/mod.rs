@@ -4,6 +4,7 @@ pub mod file_writer;
 pub mod key_range;
 pub mod label_rows;
 pub mod leaf_partition;
+mod leaf_runs;
 pub mod leaf_sort;
 pub mod proto_convert;
 pub mod writer_ledger;
