@@ -263,6 +263,8 @@ fn reservation_for_read_back(batch: &RecordBatch, sort_indices: &[usize]) -> usi
 }
 
 impl Sorter {
+    /// The task's rows in (leaf, keys) order: sorted in memory when they fit, else spilled in
+    /// leaf order and read back a window of leaves at a time.
     async fn sort(self: Arc<Self>, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
         let reservation = self.reservation.new_empty();
         let mut pass = self.buffer(input, &reservation, reservation_for, RunOrder::Leaf).await?;
