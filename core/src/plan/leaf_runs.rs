@@ -28,7 +28,7 @@ pub(crate) struct SpilledRun {
 
 /// How the spilled rows are read back: leaf windows, each cut where the rows before it fit
 /// `budget` bytes at `bytes_per_row`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WindowBudget {
     /// The most memory the task held when the pool refused it more.
     pub budget: usize,
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_budget_is_the_largest_hold_and_the_densest_rows() {
-        let mut budget = WindowBudget { budget: 0, bytes_per_row: 0.0 };
+        let mut budget = WindowBudget::default();
         budget.observe(1000, 100);
         budget.observe(800, 40);
         budget.observe(0, 0);

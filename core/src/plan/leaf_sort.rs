@@ -258,8 +258,9 @@ fn reservation_for_read_back(batch: &RecordBatch, sort_indices: &[usize]) -> usi
         };
         data.get_slice_memory_size().unwrap_or_else(|_| array.get_array_memory_size()) + view_data
     };
-    let keys: usize = sort_indices.iter().map(|&i| sliced(batch.column(i))).sum();
-    batch.columns().iter().map(sliced).sum::<usize>() + keys + 16 * batch.num_rows()
+    let columns: Vec<usize> = batch.columns().iter().map(sliced).collect();
+    let keys: usize = sort_indices.iter().map(|&i| columns[i]).sum();
+    columns.iter().sum::<usize>() + keys + 16 * batch.num_rows()
 }
 
 impl Sorter {
@@ -267,13 +268,9 @@ impl Sorter {
     /// leaf order and read back a window of leaves at a time.
     async fn sort(self: Arc<Self>, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
         let reservation = self.reservation.new_empty();
-        let mut pass = self.buffer(input, &reservation, reservation_for, RunOrder::Leaf).await?;
+        let pass = self.buffer(input, &reservation, reservation_for, RunOrder::Leaf).await?;
         if pass.runs.is_empty() {
             return self.in_memory(pass.buffered, reservation);
-        }
-        if !pass.buffered.batches.is_empty() {
-            pass.budget.observe(reservation.size(), pass.buffered.rows);
-            pass.runs.push(self.spill(pass.buffered, RunOrder::Leaf)?);
         }
         drop(reservation);
         let windows = pass.budget.windows(&total_rows_per_leaf(&pass.runs, self.leaf_count as usize));
@@ -297,12 +294,9 @@ impl Sorter {
     /// Sorts one window's rows: in memory when they fit, else through sorted runs and a merge.
     async fn sort_window(&self, input: impl Stream<Item = Result<RecordBatch>>) -> Result<SendableRecordBatchStream> {
         let reservation = self.reservation.new_empty();
-        let mut pass = self.buffer(input, &reservation, reservation_for_read_back, RunOrder::LeafThenKeys).await?;
+        let pass = self.buffer(input, &reservation, reservation_for_read_back, RunOrder::LeafThenKeys).await?;
         if pass.runs.is_empty() {
             return self.in_memory(pass.buffered, reservation);
-        }
-        if !pass.buffered.batches.is_empty() {
-            pass.runs.push(self.spill(pass.buffered, RunOrder::LeafThenKeys)?);
         }
         drop(reservation);
         self.sort_metrics.merges.add(1);
@@ -318,7 +312,8 @@ impl Sorter {
     }
 
     /// Holds `input` under `reservation`, each batch counted by `held`, spilling what is held
-    /// in `order` whenever the pool refuses more.
+    /// in `order` whenever the pool refuses more. A pass that spilled spills the rest at its
+    /// end too, so that its rows are all in its runs.
     async fn buffer(
         &self,
         input: impl Stream<Item = Result<RecordBatch>>,
@@ -327,7 +322,7 @@ impl Sorter {
         order: RunOrder,
     ) -> Result<Pass> {
         let mut input = std::pin::pin!(input);
-        let mut pass = Pass { buffered: Buffered::default(), runs: Vec::new(), budget: WindowBudget { budget: 0, bytes_per_row: 0.0 } };
+        let mut pass = Pass { buffered: Buffered::default(), runs: Vec::new(), budget: WindowBudget::default() };
         while let Some(batch) = input.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
@@ -347,6 +342,11 @@ impl Sorter {
             }
             pass.buffered.rows += batch.num_rows();
             pass.buffered.batches.push(batch);
+        }
+        if !pass.runs.is_empty() && !pass.buffered.batches.is_empty() {
+            pass.budget.observe(reservation.size(), pass.buffered.rows);
+            pass.runs.push(self.spill(std::mem::take(&mut pass.buffered), order)?);
+            reservation.free();
         }
         Ok(pass)
     }
