@@ -99,10 +99,13 @@ impl Drop for Process {
     /// temporary directory goes with the test.
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let exited = self.has_exited();
+            // How it ended says what no log line can: a signal (13 is SIGPIPE, 9 SIGKILL) or a code.
+            let state = match self.child.try_wait() {
+                Ok(Some(status)) => format!("had exited: {status}"),
+                _ => "was running".to_string(),
+            };
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            let state = if exited { "had exited" } else { "was running" };
             eprintln!("--- {} ({state}), last lines of its log:\n{}", self.name, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
         self.kill();

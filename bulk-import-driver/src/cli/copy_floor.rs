@@ -9,6 +9,7 @@ use bulk_import_core::store::ObjectStores;
 
 use crate::backends::{TaskId, open_backend};
 use crate::cli::args::CopyFloorArgs;
+use crate::cli::output::Output;
 use crate::intake::IntakePolicy;
 use crate::intake::inputs::validate_inputs;
 use crate::tools::copy_floor::copy;
@@ -22,12 +23,13 @@ pub async fn copy_floor(stores: Arc<ObjectStores>, store: &str, args: CopyFloorA
     let parallelism = args.parallelism.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1);
     let started = Instant::now();
     let copied = copy(&table, &files, stores, &args.out, parallelism).await?;
-    println!(
+    writeln!(
+        Output::stdout(),
         "copied {} rows into {} files under {} in {:.2} s",
         copied.rows,
         copied.files.len(),
         args.out.display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

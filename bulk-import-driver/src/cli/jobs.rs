@@ -8,18 +8,20 @@ use bulk_import_core::tracker::{JobEventRecord, JobRecord};
 use bulk_import_proto::service as api;
 
 use crate::cli::args::{ClientSecurityArgs, JobCommand};
+use crate::cli::output::Output;
 use crate::cli::report::{ReportFormat, detailed_report, jobs_for_report, json_report, standard_report};
 use crate::service::client;
 use crate::service::grpc::{status_from_api, status_to_api};
 
-fn print_job(job: &JobRecord) {
-    println!("job {}: {} (table {})", job.job_id, job.status, job.table_name.as_deref().unwrap_or("-"));
+fn print_job(out: &mut Output, job: &JobRecord) -> anyhow::Result<()> {
+    writeln!(out, "job {}: {} (table {})", job.job_id, job.status, job.table_name.as_deref().unwrap_or("-"))?;
     for event in &job.events {
-        println!("  {}  {}", event.time.format("%Y-%m-%d %H:%M:%S%.3f"), event.event.describe());
+        writeln!(out, "  {}  {}", event.time.format("%Y-%m-%d %H:%M:%S%.3f"), event.event.describe())?;
     }
     for rejected in &job.rejected_submissions {
-        println!("  {}  later submission {}", rejected.time.format("%Y-%m-%d %H:%M:%S%.3f"), rejected.event.describe());
+        writeln!(out, "  {}  later submission {}", rejected.time.format("%Y-%m-%d %H:%M:%S%.3f"), rejected.event.describe())?;
     }
+    Ok(())
 }
 
 /// A job as the service reports it, in the tracker's terms: its events carry the records.
@@ -69,6 +71,7 @@ where
             JobCommand::List { table, status, .. } => tracker.list(table.as_deref(), *status).await?,
         }
     };
+    let mut out = Output::stdout();
     match command {
         JobCommand::Status { report: Some(format), .. } | JobCommand::List { report: Some(format), .. } => {
             let for_report = jobs_for_report(&jobs);
@@ -77,27 +80,27 @@ where
                 (ReportFormat::Detailed, _) | (ReportFormat::Standard, true) => detailed_report(&for_report),
                 (ReportFormat::Standard, false) => standard_report(&for_report, &[]),
             };
-            print!("{text}");
+            write!(out, "{text}")?;
             if format == ReportFormat::Json {
-                println!();
+                writeln!(out)?;
             }
         }
         JobCommand::Status { json, .. } => {
             let job = &jobs[0];
             if json {
-                println!("{}", serde_json::to_string_pretty(job)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(job)?)?;
             } else {
-                print_job(job);
+                print_job(&mut out, job)?;
             }
         }
         JobCommand::List { json, .. } => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)?;
             } else {
-                println!("{:<40} {:<12} {:<20} last event", "job", "status", "table");
+                writeln!(out, "{:<40} {:<12} {:<20} last event", "job", "status", "table")?;
                 for job in jobs {
                     let last = job.events.last().map(|e| e.time.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
-                    println!("{:<40} {:<12} {:<20} {last}", job.job_id, job.status.to_string(), job.table_name.as_deref().unwrap_or("-"));
+                    writeln!(out, "{:<40} {:<12} {:<20} {last}", job.job_id, job.status.to_string(), job.table_name.as_deref().unwrap_or("-"))?;
                 }
             }
         }

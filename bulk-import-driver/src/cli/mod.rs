@@ -3,6 +3,7 @@
 pub mod args;
 mod copy_floor;
 mod jobs;
+pub mod output;
 mod progress_line;
 pub mod report;
 mod run;
@@ -18,6 +19,7 @@ use bulk_import_core::store::ObjectStores;
 
 use crate::backends::{TaskId, open_backend};
 use crate::cli::args::{Cli, Command, GenerateArgs};
+use crate::cli::output::Output;
 use crate::tools::generate::{GenerateOptions, generate};
 
 /// Exit codes of `bulk-import run` and `bulk-import submit --wait`.
@@ -48,6 +50,6 @@ fn generate_data(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let points = generate(&options)?;
     eprintln!("generated {} rows in {} files under {} in {:.1} s", args.rows, args.files, args.out.display(), started.elapsed().as_secs_f64());
-    print!("{}", format_split_points(&points));
+    write!(Output::stdout(), "{}", format_split_points(&points))?;
     Ok(ExitCode::SUCCESS)
 }

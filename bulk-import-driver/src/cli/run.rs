@@ -13,6 +13,7 @@ use tokio_stream::StreamExt;
 use super::progress_line::ProgressLine;
 use super::{EXIT_FAILED, EXIT_REJECTED, read};
 use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, ServeSecurityArgs, SubmitArgs};
+use crate::cli::output::Output;
 use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
 use crate::execution::engine::EngineConfig;
 use crate::execution::progress::Progress;
@@ -68,14 +69,15 @@ pub async fn run(store: &str, s3: &S3Args, args: RunArgs) -> anyhow::Result<Exit
                 CommitOutcome::Landed => ("FINISHED", "committed; the store's answer was lost on the way".to_string()),
                 CommitOutcome::Requested => ("UNCOMMITTED", "sent to the state store committer".to_string()),
             };
-            println!(
+            writeln!(
+                Output::stdout(),
                 "job {job_id}: {status}: {} rows read, {} rows written to {} files in table {} ({commit}), {seconds:.2} s, {:.0} rows/s",
                 summary.rows_read,
                 summary.rows_written,
                 summary.files_written,
                 summary.table_name,
                 summary.rows_written as f64 / seconds.max(1e-9)
-            );
+            )?;
             ExitCode::SUCCESS
         }
         JobOutcome::Failed { job_id, reason, .. } => {
@@ -169,7 +171,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if response.status() == api::JobStatus::Rejected {
         return Ok(print_rejected(&response.job_id, &response.reasons));
     }
-    println!("job {}: ACCEPTED", response.job_id);
+    writeln!(Output::stdout(), "job {}: ACCEPTED", response.job_id)?;
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
@@ -198,7 +200,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let Some(last) = last else { anyhow::bail!("the service ended the watch of job {} without a status", response.job_id) };
     Ok(match last.status() {
         api::JobStatus::Finished => {
-            println!("job {}: FINISHED: {} rows written in {:.2} s", last.job_id, last.rows_written, started.elapsed().as_secs_f64());
+            writeln!(
+                Output::stdout(),
+                "job {}: FINISHED: {} rows written in {:.2} s",
+                last.job_id,
+                last.rows_written,
+                started.elapsed().as_secs_f64()
+            )?;
             ExitCode::SUCCESS
         }
         api::JobStatus::Failed => {

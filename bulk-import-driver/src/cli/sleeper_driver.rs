@@ -14,6 +14,7 @@ use object_store::ObjectStoreExt;
 
 use super::EXIT_FAILED;
 use super::args::SleeperDriverArgs;
+use super::output::Output;
 use super::run::engine_config;
 use crate::backends::TaskId;
 use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
@@ -41,7 +42,7 @@ pub async fn sleeper_driver(s3: &S3Args, args: SleeperDriverArgs) -> anyhow::Res
     let outcome = driver.execute(&accepted, &RunOptions::default(), &RunControl::new(accepted.rows)).await?;
     Ok(match outcome {
         JobOutcome::Finished { job_id, summary } => {
-            println!("job {job_id}: {} rows written to {} files", summary.rows_written, summary.files_written);
+            writeln!(Output::stdout(), "job {job_id}: {} rows written to {} files", summary.rows_written, summary.files_written)?;
             ExitCode::SUCCESS
         }
         JobOutcome::Failed { job_id, reason, .. } => {

@@ -14,12 +14,14 @@ use bulk_import_core::table::Table;
 
 use super::read;
 use crate::cli::args::TableCommand;
+use crate::cli::output::Output;
 
 async fn existing_table(backend: &Backend, name: &str) -> anyhow::Result<Table> {
     backend.table_by_name(name).await?.with_context(|| format!("table {name:?} does not exist"))
 }
 
 pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<ExitCode> {
+    let mut out = Output::stdout();
     match command {
         TableCommand::Create { name, schema, split_points, split_points_base64, partitions, properties } => {
             let schema = Schema::from_json(&read(&schema)?).with_context(|| format!("in {}", schema.display()))?;
@@ -42,21 +44,21 @@ pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<E
             };
             let leaves = tree.leaf_count();
             let table = backend.create_table(&name, schema, properties, tree).await?;
-            println!("created table {name} (id {}) with {leaves} leaf partitions", table.id());
+            writeln!(out, "created table {name} (id {}) with {leaves} leaf partitions", table.id())?;
         }
         TableCommand::List => {
             for table in backend.table_index.list_tables().await? {
-                println!("{}\t{}", table.table_name, table.table_id);
+                writeln!(out, "{}\t{}", table.table_name, table.table_id)?;
             }
         }
         TableCommand::Partitions { name, json } => {
             let partitions = backend.state_store(&existing_table(backend, &name).await?).partitions().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tree_to_json(&partitions))?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&tree_to_json(&partitions))?)?;
             } else {
-                println!("{} partitions, {} leaves", partitions.partitions().len(), partitions.leaf_count());
+                writeln!(out, "{} partitions, {} leaves", partitions.partitions().len(), partitions.leaf_count())?;
                 for leaf in partitions.leaves() {
-                    println!("{}\t{}", leaf.id, describe_region(&leaf.region));
+                    writeln!(out, "{}\t{}", leaf.id, describe_region(&leaf.region))?;
                 }
             }
         }
@@ -64,7 +66,7 @@ pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<E
             let state_store = backend.state_store(&existing_table(backend, &name).await?);
             let (partitions, files) = (state_store.partitions().await?, state_store.files().await?);
             if json {
-                println!("{}", serde_json::to_string_pretty(&files)?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&files)?)?;
             } else {
                 let mut by_partition: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
                 for file in &files {
@@ -73,11 +75,11 @@ pub async fn table(backend: &Backend, command: TableCommand) -> anyhow::Result<E
                     entry.1 += file.number_of_rows;
                 }
                 let total: u64 = files.iter().map(|f| f.number_of_rows).sum();
-                println!("{} files, {total} rows, in {} of {} leaf partitions", files.len(), by_partition.len(), partitions.leaf_count());
-                println!("{:<36} {:>6} {:>12}  range", "partition", "files", "rows");
+                writeln!(out, "{} files, {total} rows, in {} of {} leaf partitions", files.len(), by_partition.len(), partitions.leaf_count())?;
+                writeln!(out, "{:<36} {:>6} {:>12}  range", "partition", "files", "rows")?;
                 for leaf in partitions.leaves() {
                     if let Some((files, rows)) = by_partition.get(leaf.id.as_str()) {
-                        println!("{:<36} {files:>6} {rows:>12}  {}", leaf.id, describe_region(&leaf.region));
+                        writeln!(out, "{:<36} {files:>6} {rows:>12}  {}", leaf.id, describe_region(&leaf.region))?;
                     }
                 }
             }

@@ -5,6 +5,7 @@
 //! `cargo test -p bulk-import-tests --test embedded` runs these alone; the multi-process tests
 //! are in `distributed`.
 
+mod closed_output;
 mod end_to_end;
 mod full_schema;
 mod global_sort;
