@@ -24,6 +24,12 @@ use serde_json::Value;
 
 /// Cases per property: enough to matter, brief enough for every CI run (`PROPTEST_CASES`
 /// raises it for a longer hunt).
+/// This crate's directory, as `cargo test` gives it when it runs the test rather than as compiled
+/// in: a target directory shared by two checkouts holds test binaries either may have built.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
+}
+
 fn config() -> ProptestConfig {
     ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000), ..ProptestConfig::default() }
 }
@@ -129,7 +135,7 @@ proptest! {
     #[test]
     fn mutated_approved_transactions_never_panic(which in 0usize..3, path in prop::collection::vec(0usize..16, 1..6), replacement in prop::option::of(json())) {
         let (name, type_name) = [("initialise-partitions", "INITIALISE_PARTITIONS"), ("extend-partition-tree", "EXTEND_PARTITION_TREE"), ("add-files", "ADD_FILES")][which];
-        let text = std::fs::read_to_string(format!("{}/tests/data/transaction-{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text = std::fs::read_to_string(manifest_dir().join(format!("tests/data/transaction-{name}.json"))).unwrap();
         let body = mutate(serde_json::from_str(&text).unwrap(), &path, replacement);
         if let Ok(transaction) = TransactionJson::from_type_and_body(type_name, &body.to_string()) {
             let _ = Transaction::from_json(transaction, &string_key());

@@ -19,6 +19,16 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// A file of this crate's sources, `relative` to its manifest.
+///
+/// The directory comes from the `CARGO_MANIFEST_DIR` that `cargo test` sets when it runs a test,
+/// not from the one compiled in: a target directory shared by two checkouts (`.ci/run` keeps one
+/// outside the clone) holds test binaries that either checkout may have built.
+pub fn source_path(relative: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join(relative)
+}
+
 /// A tool of the Python environment `scripts/setup` creates.
 pub fn venv_binary(name: &str) -> PathBuf {
     let venv = std::env::var_os("BULK_IMPORT_VENV")
@@ -351,9 +361,15 @@ impl FaultProxy {
     pub fn start(dir: &Path, upstream: &str, seed: u64, lose_once: &str) -> FaultProxy {
         let port = free_port();
         let stats = dir.join(format!("fault-proxy-{port}.json"));
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/faults/s3_fault_proxy.py");
-        let args =
-            [script.to_string(), port.to_string(), upstream.to_string(), seed.to_string(), stats.to_str().unwrap().to_string(), lose_once.into()];
+        let script = source_path("faults/s3_fault_proxy.py");
+        let args = [
+            script.to_str().unwrap().to_string(),
+            port.to_string(),
+            upstream.to_string(),
+            seed.to_string(),
+            stats.to_str().unwrap().to_string(),
+            lose_once.into(),
+        ];
         let mut process = Process::start("s3-fault-proxy", &venv_binary("python"), &args, &[], &dir.join("logs"));
         wait_until("the fault proxy to listen", Duration::from_secs(30), || {
             process.assert_running();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bulk_import_core::store::S3Options;
 use bulk_import_driver::RunOptions;
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Cluster, Service, venv_binary};
+use bulk_import_tests::cluster::{Cluster, Service, source_path, venv_binary};
 use bulk_import_tests::distributed::*;
 use bulk_import_tests::table_contents::table_contents;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -32,7 +32,7 @@ print(service_pb2.JobStatus.Name(last.status), last.rows_written)
 
 /// Generates the Python client from the service's `.proto` and submits `job_json` with it.
 fn python_submit(dir: &Path, url: &str, job_json: &str) -> String {
-    let proto_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/proto");
+    let proto_dir = source_path("../proto/proto");
     let out = dir.join("python-client");
     std::fs::create_dir_all(&out).unwrap();
     let generated = Command::new(venv_binary("python"))

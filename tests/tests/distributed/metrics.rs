@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bulk_import_core::store::S3Options;
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Service, scrape_metrics};
+use bulk_import_tests::cluster::{Service, scrape_metrics, source_path};
 use bulk_import_tests::distributed::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -78,7 +78,7 @@ async fn metrics_follow_jobs_through_the_service() {
     assert_eq!(updates[2]["rowsProcessed"]["rowsWritten"], 300_000);
 
     // The Grafana dashboard in docs/ asks only for metrics the service serves.
-    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap();
+    let dashboard = std::fs::read_to_string(source_path("../docs/grafana-dashboard.json")).unwrap();
     let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {

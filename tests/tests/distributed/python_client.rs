@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use bulk_import_core::store::S3Options;
-use bulk_import_tests::cluster::{Service, venv_binary};
+use bulk_import_tests::cluster::{Service, source_path, venv_binary};
 use bulk_import_tests::distributed::*;
 
 const TOKEN: &str = "python-client-0123456789";
@@ -61,7 +61,7 @@ fn run(program: &Path, args: &[&str], dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_python_client_installs_with_pip_and_drives_a_real_service() {
     let _one_at_a_time = crate::one_cluster_at_a_time().await;
-    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python").canonicalize().unwrap();
+    let package = source_path("../clients/python").canonicalize().unwrap();
     let dir = tempfile::tempdir().unwrap();
     run(&venv_binary("python"), &[package.join("generate.py").to_str().unwrap(), "--check"], dir.path());
 

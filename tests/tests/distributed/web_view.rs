@@ -12,7 +12,7 @@ use std::time::Duration;
 use bulk_import_core::store::S3Options;
 use bulk_import_driver::service::client::{ClientSecurity, connect_with};
 use bulk_import_proto::service as api;
-use bulk_import_tests::cluster::{Service, venv_binary};
+use bulk_import_tests::cluster::{Service, source_path, venv_binary};
 use bulk_import_tests::distributed::*;
 
 const TOKEN: &str = "web-viewer-0123456789abcdef";
@@ -35,7 +35,7 @@ async fn a_person_follows_a_job_in_the_browser() {
     assert_eq!(rejected.status(), api::JobStatus::Rejected);
 
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-view-screenshots");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/web_view.py");
+    let script = source_path("browser/web_view.py");
     let base = format!("http://127.0.0.1:{}", service.http_port);
     let rows = ROWS.to_string();
     let leaves = LEAVES.to_string();

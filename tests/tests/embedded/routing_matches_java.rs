@@ -4,7 +4,6 @@
 //! extremes, and two-dimensional row keys.
 
 use std::fmt::Write;
-use std::path::Path;
 use std::process::Command;
 
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use bulk_import_core::key::{KeyType, KeyValue};
 use bulk_import_core::partition::{KeyRange, Partition, PartitionTree, Region};
 use bulk_import_core::router::Router;
 use bulk_import_core::schema::KeyField;
+use bulk_import_tests::cluster::source_path;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -63,7 +63,7 @@ fn assert_routing_matches_java(tree: &PartitionTree, keys: &[Vec<KeyValue>]) {
     let dir = tempfile::tempdir().unwrap();
     let input_path = dir.path().join("input.tsv");
     std::fs::write(&input_path, input).unwrap();
-    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/SleeperRoutingOracle.java");
+    let oracle = source_path("java/SleeperRoutingOracle.java");
     let output = Command::new("java")
         .arg(&oracle)
         .arg(&input_path)

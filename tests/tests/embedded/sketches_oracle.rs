@@ -13,7 +13,7 @@ use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::properties::WRITE_SKETCHES;
 use bulk_import_core::schema::Schema;
 use bulk_import_driver::{JobOutcome, RunOptions};
-use bulk_import_tests::cluster::venv_binary;
+use bulk_import_tests::cluster::{source_path, venv_binary};
 use bulk_import_tests::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -94,7 +94,7 @@ async fn sketches_read_back_by_datasketches_hold_the_files_quantiles() {
     assert_eq!(sidecars(sketched.id()), [data_file.with_extension("sketches")]);
 
     let output = std::process::Command::new(venv_binary("python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/oracle/read_sketches.py"))
+        .arg(source_path("oracle/read_sketches.py"))
         .arg(data_file.with_extension("sketches"))
         .args(["string", "long", "long", "bytes"])
         .output()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use bulk_import_tests::cluster::{FaultProxy, Moto, Service, venv_binary, wait_until, workspace_binary};
+use bulk_import_tests::cluster::{FaultProxy, Moto, Service, source_path, venv_binary, wait_until, workspace_binary};
 use bulk_import_tests::{system_test_batch, write_parquet};
 
 /// One emulator at a time: each test runs its own, and an import on two cores at once would
@@ -39,7 +39,7 @@ impl Instance {
 
     /// Runs a step of a scenario of the fixture; returns what it printed.
     fn fixture(&self, scenario: &str, step: &str) -> String {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sleeper/sleeper_instance.py");
+        let script = source_path("sleeper/sleeper_instance.py");
         let output = Command::new(venv_binary("python"))
             .arg(script)
             .args([self.moto.endpoint.as_str(), scenario, step, self.dir.path().to_str().unwrap()])
@@ -308,7 +308,7 @@ async fn the_service_takes_jobs_from_a_sleeper_bulk_import_queue_and_deletes_eac
     // Both messages are gone once the second is recorded as a resubmission.
     wait_until("the queue to empty", std::time::Duration::from_mins(1), || {
         let check = Command::new(venv_binary("python"))
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("sleeper/sleeper_instance.py"))
+            .arg(source_path("sleeper/sleeper_instance.py"))
             .args([instance.moto.endpoint.as_str(), "queue", "check", instance.dir.path().to_str().unwrap()])
             .output()
             .unwrap();
