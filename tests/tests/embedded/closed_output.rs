@@ -2,9 +2,10 @@
 //!
 //! `bulk-import table partitions t | head` ends quietly and successfully: the listing of 10,000
 //! leaves is far more than a pipe holds, so the command meets a closed pipe part-way. And the
-//! process keeps SIGPIPE ignored to get there: with the signal's default, the job service died
-//! without a word whenever one of its socket writes met a connection its peer had reset
-//! (`writev` has no `MSG_NOSIGNAL`); a CI run lost a TLS service that way between two requests.
+//! process keeps SIGPIPE ignored to get there: with the signal's default, the job service dies
+//! without a word whenever one of its socket writes meets a connection its peer has reset
+//! (`writev` has no `MSG_NOSIGNAL`), the likeliest cause of a TLS service a CI run lost between
+//! two requests.
 
 use std::process::Command;
 
