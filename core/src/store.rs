@@ -17,6 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, RetryConfig
 use crate::confined_store::{ConfinedLocalStore, LocalReadRoots};
 use crate::counted_store::CountedStore;
 use crate::incomplete_uploads::{IncompleteUploads, s3_keys_by_bucket, shared_directory};
+use crate::small_object_cache::SmallObjectCache;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -199,7 +200,7 @@ impl ObjectStores {
     }
 
     fn s3_store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        self.store_for(&format!("s3://{bucket}/"), || Ok(CountedStore::wrap(Arc::new(self.s3.builder(bucket).build()?))))
+        self.store_for(&format!("s3://{bucket}/"), || Ok(CountedStore::wrap(SmallObjectCache::wrap(Arc::new(self.s3.builder(bucket).build()?)))))
     }
 
     fn local(&self, fs_path: &std::path::Path) -> Result<Location> {
@@ -211,9 +212,10 @@ impl ObjectStores {
     }
 
     /// The machine's file system, its reads confined once [`Self::confine_local_reads`] is
-    /// called, its failures counted.
+    /// called, its failures counted, small files read whole kept for the reads that follow.
     fn local_filesystem(&self) -> Arc<dyn ObjectStore> {
-        CountedStore::wrap(Arc::new(ConfinedLocalStore::new(Arc::new(LocalFileSystem::new()), self.local_read_roots.clone())))
+        let confined = Arc::new(ConfinedLocalStore::new(Arc::new(LocalFileSystem::new()), self.local_read_roots.clone()));
+        CountedStore::wrap(SmallObjectCache::wrap(confined))
     }
 
     fn store_for(&self, key: &str, build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>) -> Result<Arc<dyn ObjectStore>> {
