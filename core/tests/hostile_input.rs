@@ -22,14 +22,14 @@ use bulk_import_core::transaction_json::TransactionJson;
 use proptest::prelude::*;
 use serde_json::Value;
 
-/// Cases per property: enough to matter, brief enough for every CI run (`PROPTEST_CASES`
-/// raises it for a longer hunt).
 /// This crate's directory, as `cargo test` gives it when it runs the test rather than as compiled
 /// in: a target directory shared by two checkouts holds test binaries either may have built.
 fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
 }
 
+/// Cases per property: enough to matter, brief enough for every CI run (`PROPTEST_CASES`
+/// raises it for a longer hunt).
 fn config() -> ProptestConfig {
     ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000), ..ProptestConfig::default() }
 }

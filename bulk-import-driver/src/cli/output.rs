@@ -31,6 +31,15 @@ impl Output {
     }
 }
 
+/// `written`, but a closed output is not an error: for a line printed while the command still
+/// has work to do whose outcome its exit code reports (`submit --wait`).
+pub fn unless_closed(written: anyhow::Result<()>) -> anyhow::Result<()> {
+    match written {
+        Err(e) if e.is::<OutputClosed>() => Ok(()),
+        other => other,
+    }
+}
+
 impl Drop for Output {
     /// Flushes what is buffered; a reader that went away has already been answered.
     fn drop(&mut self) {

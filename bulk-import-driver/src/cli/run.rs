@@ -13,7 +13,7 @@ use tokio_stream::StreamExt;
 use super::progress_line::ProgressLine;
 use super::{EXIT_FAILED, EXIT_REJECTED, read};
 use crate::cli::args::{EngineArgs, RunArgs, ServeArgs, ServeSecurityArgs, SubmitArgs};
-use crate::cli::output::Output;
+use crate::cli::output::{self, Output};
 use crate::driver::{Driver, EngineChoice, JobOutcome, RunControl, RunOptions};
 use crate::execution::engine::EngineConfig;
 use crate::execution::progress::Progress;
@@ -171,7 +171,7 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if response.status() == api::JobStatus::Rejected {
         return Ok(print_rejected(&response.job_id, &response.reasons));
     }
-    writeln!(Output::stdout(), "job {}: ACCEPTED", response.job_id)?;
+    output::unless_closed(writeln!(Output::stdout(), "job {}: ACCEPTED", response.job_id))?;
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
