@@ -28,9 +28,13 @@ use object_store::{
     RenameOptions, Result,
 };
 
-/// The largest object kept: the Parquet footer read's size hint, below which that read is the
-/// whole file.
-pub const MAX_OBJECT_BYTES: u64 = 512 * 1024;
+/// How many bytes at a Parquet file's end are read in the first request for its footer:
+/// DataFusion's own default. A footer that fits needs one request, not two (the 8-byte tail, then
+/// the metadata), which counts when a job has thousands of small files. A file no larger comes
+/// back whole, which makes this also the largest object kept here.
+pub const FOOTER_READ_BYTES: usize = 512 * 1024;
+/// The largest object kept, in the object store's unit.
+const MAX_OBJECT_BYTES: u64 = FOOTER_READ_BYTES as u64;
 /// All the bytes kept at once. A scan task reads a file's footer and then straight away its
 /// column chunks, so only the last few files of each task are ever asked for again.
 pub const MAX_CACHED_BYTES: u64 = 32 * 1024 * 1024;

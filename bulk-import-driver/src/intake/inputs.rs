@@ -148,10 +148,7 @@ fn type_matches(expected: &FieldType, actual: &DataType) -> bool {
     }
 }
 
-/// How many bytes at a Parquet file's end are read in the first request for its footer:
-/// DataFusion's own default. A footer that fits needs one request, not two (the 8-byte tail, then
-/// the metadata), which counts when a job has thousands of small files.
-pub(crate) const FOOTER_READ_BYTES: usize = 512 * 1024;
+pub(crate) use bulk_import_core::small_object_cache::FOOTER_READ_BYTES;
 
 /// A Parquet reader over an object. arrow-rs 59 deprecates `ParquetObjectReader` in favour of
 /// each application implementing `AsyncFileReader`; ours would be a copy of it, so it is used
