@@ -12,14 +12,13 @@ import platform
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import verify
+from local_cluster import LocalCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARK_START, MARK_END = "<!-- bench/run: start -->", "<!-- bench/run: end -->"
@@ -67,12 +66,6 @@ class TreeRss:
         self._stop.set()
         self._thread.join()
         return self.peak
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_checked(args, rss, log=None, **kwargs):
@@ -160,45 +153,10 @@ class Bench:
         return wall, self.table_output("embedded")
 
     def distributed(self, rss):
-        processes, half = [], str(max(1, self.cores // 2))
-
-        def start(name, args):
-            log = open(os.path.join(self.logs, f"{name}.log"), "w")
-            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-            rss.watch(process.pid)
-            processes.append(process)
-
-        try:
-            scheduler = free_port()
-            start("scheduler", [os.path.join(self.bin, "bulk-import-scheduler"), "--bind-host", "127.0.0.1",
-                                "--bind-port", str(scheduler), "--min-ready-executors", "2"])
-            for i in (1, 2):
-                work_dir = os.path.join(self.run_dir, f"executor-{i}")
-                os.makedirs(work_dir)
-                start(f"executor-{i}", [os.path.join(self.bin, "bulk-import-executor"), "--bind-host", "127.0.0.1",
-                                        "--bind-port", str(free_port()), "--bind-grpc-port", str(free_port()),
-                                        "--bind-health-port", str(free_port()), "--scheduler-host", "127.0.0.1",
-                                        "--scheduler-port", str(scheduler), "--work-dir", work_dir, "--vcores", half])
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if urllib.request.urlopen(f"http://127.0.0.1:{scheduler}/readyz").status == 200:
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        sys.exit("the scheduler did not become ready with two executors")
-                    time.sleep(0.1)
-            service = free_port()
-            start("service", self.cli("serve", "--listen", f"127.0.0.1:{service}", "--allow-source", self.input,
-                                      "--scheduler", f"http://127.0.0.1:{scheduler}", "--parallelism", str(int(half) * 2)))
-            while "listening" not in open(os.path.join(self.logs, "service.log")).read():
-                time.sleep(0.05)
+        cluster = LocalCluster(self.bin, self.cli(), self.run_dir, self.logs, [self.input], self.cores, on_start=rss.watch)
+        with cluster as service:
             wall = run_checked(self.cli("submit", os.path.join(self.run_dir, "job-distributed.json"),
-                                        "--server", f"http://127.0.0.1:{service}", "--wait", "--quiet"), rss)
-        finally:
-            for process in processes:
-                process.terminate()
-                process.wait()
+                                        "--server", service, "--wait", "--quiet"), rss)
         return wall, self.table_output("distributed")
 
     def python_system(self, script, rss, out_name, prefix):
