@@ -16,7 +16,10 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("BULK_IMPORT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let cli = Cli::parse();
     cli.log.init(filter, std::io::stderr().is_terminal());
-    match dispatch(cli).await {
+    let result = dispatch(cli).await;
+    let contexts = bulk_import_core::zstd_contexts::counts();
+    tracing::debug!(created = contexts.created, reused = contexts.reused, "zstd contexts");
+    match result {
         Ok(code) => code,
         // The reader of a listing went away (`bulk-import table files t | head`): it has what it wanted.
         Err(error) if error.is::<OutputClosed>() => ExitCode::SUCCESS,

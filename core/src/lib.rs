@@ -28,6 +28,7 @@ pub mod table;
 pub mod tracker;
 pub mod transaction;
 pub mod transaction_json;
+pub mod zstd_contexts;
 
 pub use error::{Error, Result};
 

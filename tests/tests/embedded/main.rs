@@ -17,3 +17,4 @@ mod spill_disk_full;
 mod validation;
 mod wide_table;
 mod writer_failure;
+mod zstd_contexts;
