@@ -52,30 +52,92 @@ pub fn counts() -> ContextCounts {
     ContextCounts { created: CREATED.load(Ordering::Relaxed), reused: REUSED.load(Ordering::Relaxed) }
 }
 
-fn take<T>(pool: &Mutex<Vec<Kept<T>>>) -> Option<*mut T> {
-    let kept = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()?;
-    REUSED.fetch_add(1, Ordering::Relaxed);
-    Some(kept.0.as_ptr())
+/// The two kinds of context, each with its pool and zstd's own functions that make, reset and
+/// destroy one (names the `--wrap` flags do not redirect).
+trait Context: Sized + 'static {
+    fn pool() -> &'static Mutex<Vec<Kept<Self>>>;
+    /// A new context, or null, as `ZSTD_createCCtx` / `ZSTD_createDCtx` return.
+    fn make() -> *mut Self;
+    /// # Safety
+    /// `context` is live and unused.
+    unsafe fn reset(context: *mut Self) -> usize;
+    /// # Safety
+    /// `context` is live and nobody will use it again.
+    unsafe fn destroy(context: *mut Self) -> usize;
 }
 
-/// Keeps `context` if there is room; gives it back otherwise.
-fn keep<T>(pool: &Mutex<Vec<Kept<T>>>, context: NonNull<T>) -> Option<NonNull<T>> {
-    let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if pool.len() >= MAX_POOLED_PER_KIND {
-        return Some(context);
+impl Context for ZSTD_CCtx {
+    fn pool() -> &'static Mutex<Vec<Kept<Self>>> {
+        &COMPRESSION
     }
-    pool.push(Kept(context));
-    None
+    fn make() -> *mut Self {
+        // SAFETY: no arguments; the same as ZSTD_createCCtx.
+        unsafe { zstd_sys::ZSTD_createCStream() }
+    }
+    unsafe fn reset(context: *mut Self) -> usize {
+        // SAFETY: per this function's contract.
+        unsafe { zstd_sys::ZSTD_CCtx_reset(context, ZSTD_ResetDirective::ZSTD_reset_session_and_parameters) }
+    }
+    unsafe fn destroy(context: *mut Self) -> usize {
+        // SAFETY: per this function's contract.
+        unsafe { zstd_sys::ZSTD_freeCStream(context) }
+    }
+}
+
+impl Context for ZSTD_DCtx {
+    fn pool() -> &'static Mutex<Vec<Kept<Self>>> {
+        &DECOMPRESSION
+    }
+    fn make() -> *mut Self {
+        // SAFETY: no arguments; the same as ZSTD_createDCtx.
+        unsafe { zstd_sys::ZSTD_createDStream() }
+    }
+    unsafe fn reset(context: *mut Self) -> usize {
+        // SAFETY: per this function's contract.
+        unsafe { zstd_sys::ZSTD_DCtx_reset(context, ZSTD_ResetDirective::ZSTD_reset_session_and_parameters) }
+    }
+    unsafe fn destroy(context: *mut Self) -> usize {
+        // SAFETY: per this function's contract.
+        unsafe { zstd_sys::ZSTD_freeDStream(context) }
+    }
+}
+
+/// A kept context if there is one, otherwise a new one.
+fn create<C: Context>() -> *mut C {
+    let kept = C::pool().lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+    if let Some(kept) = kept {
+        REUSED.fetch_add(1, Ordering::Relaxed);
+        return kept.0.as_ptr();
+    }
+    CREATED.fetch_add(1, Ordering::Relaxed);
+    C::make()
+}
+
+/// Resets `context` to a new one's state and keeps it if there is room; destroys it otherwise
+/// (or if the reset fails). Returns 0, or zstd's error code from destroying it.
+///
+/// # Safety
+/// `context` is null or a live context its caller has given up.
+unsafe fn free<C: Context>(context: *mut C) -> usize {
+    let Some(live) = NonNull::new(context) else { return 0 };
+    // SAFETY: a live context its caller has given up, per this function's contract.
+    let reset = unsafe { C::reset(context) };
+    // SAFETY: reads a return code.
+    if unsafe { zstd_sys::ZSTD_isError(reset) } == 0 {
+        let mut pool = C::pool().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < MAX_POOLED_PER_KIND {
+            pool.push(Kept(live));
+            return 0;
+        }
+    }
+    // SAFETY: not kept, and nobody will use it again.
+    unsafe { C::destroy(context) }
 }
 
 /// `ZSTD_createCCtx`, from the pool when it can.
 #[unsafe(no_mangle)]
 pub extern "C" fn __wrap_ZSTD_createCCtx() -> *mut ZSTD_CCtx {
-    take(&COMPRESSION).unwrap_or_else(|| {
-        CREATED.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: no arguments; returns a new context or null, as ZSTD_createCCtx does.
-        unsafe { zstd_sys::ZSTD_createCStream() }
-    })
+    create()
 }
 
 /// `ZSTD_freeCCtx`: the context reset to a new one's state and kept, or freed.
@@ -85,27 +147,14 @@ pub extern "C" fn __wrap_ZSTD_createCCtx() -> *mut ZSTD_CCtx {
 /// no longer uses.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __wrap_ZSTD_freeCCtx(cctx: *mut ZSTD_CCtx) -> usize {
-    let Some(context) = NonNull::new(cctx) else { return 0 };
-    // SAFETY: a live context, per the caller's contract.
-    let reset = unsafe { zstd_sys::ZSTD_CCtx_reset(cctx, ZSTD_ResetDirective::ZSTD_reset_session_and_parameters) };
-    // SAFETY: as above; ZSTD_isError reads a return code.
-    let kept = unsafe { zstd_sys::ZSTD_isError(reset) } == 0 && keep(&COMPRESSION, context).is_none();
-    if kept {
-        0
-    } else {
-        // SAFETY: the context is not kept, and its caller has given it up.
-        unsafe { zstd_sys::ZSTD_freeCStream(cctx) }
-    }
+    // SAFETY: the caller's contract is free's.
+    unsafe { free(cctx) }
 }
 
 /// `ZSTD_createDCtx`, from the pool when it can.
 #[unsafe(no_mangle)]
 pub extern "C" fn __wrap_ZSTD_createDCtx() -> *mut ZSTD_DCtx {
-    take(&DECOMPRESSION).unwrap_or_else(|| {
-        CREATED.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: no arguments; returns a new context or null, as ZSTD_createDCtx does.
-        unsafe { zstd_sys::ZSTD_createDStream() }
-    })
+    create()
 }
 
 /// `ZSTD_freeDCtx`: the context reset to a new one's state and kept, or freed.
@@ -115,17 +164,8 @@ pub extern "C" fn __wrap_ZSTD_createDCtx() -> *mut ZSTD_DCtx {
 /// no longer uses.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __wrap_ZSTD_freeDCtx(dctx: *mut ZSTD_DCtx) -> usize {
-    let Some(context) = NonNull::new(dctx) else { return 0 };
-    // SAFETY: a live context, per the caller's contract.
-    let reset = unsafe { zstd_sys::ZSTD_DCtx_reset(dctx, ZSTD_ResetDirective::ZSTD_reset_session_and_parameters) };
-    // SAFETY: as above; ZSTD_isError reads a return code.
-    let kept = unsafe { zstd_sys::ZSTD_isError(reset) } == 0 && keep(&DECOMPRESSION, context).is_none();
-    if kept {
-        0
-    } else {
-        // SAFETY: the context is not kept, and its caller has given it up.
-        unsafe { zstd_sys::ZSTD_freeDStream(dctx) }
-    }
+    // SAFETY: the caller's contract is free's.
+    unsafe { free(dctx) }
 }
 
 #[cfg(test)]
