@@ -28,7 +28,7 @@ class LocalCluster:
 
     def __init__(self, bin_dir, cli, run_dir, logs, allow_sources, cores, on_start=None):
         self.bin_dir, self.cli, self.run_dir, self.logs = bin_dir, cli, run_dir, logs
-        self.allow_sources, self.half = allow_sources, str(max(1, cores // 2))
+        self.allow_sources, self.vcores = allow_sources, max(1, cores // 2)
         self.on_start = on_start or (lambda pid: None)
         self.processes = []
 
@@ -62,7 +62,7 @@ class LocalCluster:
                 self._start(f"executor-{i}", [os.path.join(self.bin_dir, "bulk-import-executor"), "--bind-host", "127.0.0.1",
                                               "--bind-port", str(free_port()), "--bind-grpc-port", str(free_port()),
                                               "--bind-health-port", str(free_port()), "--scheduler-host", "127.0.0.1",
-                                              "--scheduler-port", str(scheduler), "--work-dir", work_dir, "--vcores", self.half])
+                                              "--scheduler-port", str(scheduler), "--work-dir", work_dir, "--vcores", str(self.vcores)])
 
             def scheduler_ready():
                 try:
@@ -75,7 +75,7 @@ class LocalCluster:
             sources = [arg for source in self.allow_sources for arg in ("--allow-source", source)]
             service_log = self._start("service", [*self.cli, "serve", "--listen", f"127.0.0.1:{service}", *sources,
                                                   "--scheduler", f"http://127.0.0.1:{scheduler}",
-                                                  "--parallelism", str(int(self.half) * 2)])
+                                                  "--parallelism", str(self.vcores * 2)])
             self._wait_until("the job service to listen", lambda: "listening" in open(service_log).read())
             return f"http://127.0.0.1:{service}"
         except BaseException:
