@@ -261,21 +261,29 @@ impl Driver {
         if let Some(elapsed) = running.and_then(|mut r| r.try_recv().ok()) {
             self.record_running(&job.id, run_id, &engine_job_id, elapsed).await;
         }
-        let _ = control.executed_plan.set(self.engine.show_executed(plan.as_ref()));
-        let batches = result?;
-        let written = written_files(&batches);
-        let rows_written = total_rows_written(&written);
-        anyhow::ensure!(*rows_read == rows_written, "the job read {rows_read} rows but wrote {rows_written}: refusing to commit");
-        let manifest = attempt.write_manifest(&job.id, &written).await?;
-        let files_written = JobEvent::FilesWritten { run_id: run_id.to_string(), files_written: written.len() as u64, rows_written, manifest };
-        self.tracker().record(&job.id, files_written).await?;
-        control.progress.send_modify(|p| {
-            p.status = JobStatus::Uncommitted;
-            p.rows_written = rows_written;
-        });
-        // Past this point the job commits or fails; a cancellation no longer applies.
-        let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
-        Ok((written, outcome))
+        // Shown while the run commits, and let go after: see `Engine::show_executed`.
+        let shown = self.engine.show_executed(plan);
+        let committed = async {
+            let batches = result?;
+            let written = written_files(&batches);
+            let rows_written = total_rows_written(&written);
+            anyhow::ensure!(*rows_read == rows_written, "the job read {rows_read} rows but wrote {rows_written}: refusing to commit");
+            let manifest = attempt.write_manifest(&job.id, &written).await?;
+            let files_written = JobEvent::FilesWritten { run_id: run_id.to_string(), files_written: written.len() as u64, rows_written, manifest };
+            self.tracker().record(&job.id, files_written).await?;
+            control.progress.send_modify(|p| {
+                p.status = JobStatus::Uncommitted;
+                p.rows_written = rows_written;
+            });
+            // Past this point the job commits or fails; a cancellation no longer applies.
+            let outcome = commit(state_store.as_ref(), &job.id, run_id, &written).await?;
+            Ok((written, outcome))
+        }
+        .await;
+        if let Some(text) = shown.await {
+            let _ = control.executed_plan.set(text);
+        }
+        committed
     }
 }
 
