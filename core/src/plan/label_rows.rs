@@ -3,11 +3,14 @@
 //! Ballista shuffles by hash only, so rows are sent where they belong by first labelling them,
 //! with their leaf partition (local sort) or their key range (global sort), and hashing on the
 //! label. A [`RowLabeller`] says how a label is computed; this node carries it to every task.
+//! Small input batches are gathered into batches of the session's size before they are
+//! labelled, so that the shuffle after this node cuts fewer, larger batches ([`gathered`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::BatchCoalescer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
@@ -118,7 +121,8 @@ impl<L: RowLabeller> ExecutionPlan for LabelRowsExec<L> {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
+        let target = context.session_config().batch_size();
+        let input = gathered(self.input.execute(partition, context)?, target);
         let (labeller, key_indices, schema) = (self.labeller.clone(), self.key_indices.clone(), self.schema.clone());
         let out_schema = schema.clone();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
@@ -134,5 +138,92 @@ impl<L: RowLabeller> ExecutionPlan for LabelRowsExec<L> {
             Ok(labelled.record_output(&baseline))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// The input's batches, small ones gathered into batches of `target` rows; a batch of
+/// `target / 2` rows or more passes as it is, after the rows held before it. A scan of
+/// thousands of small files yields a batch per file (1,000 rows, say), and the shuffle that
+/// follows cuts every batch into a piece per output partition.
+fn gathered(input: SendableRecordBatchStream, target: usize) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+    struct State {
+        input: SendableRecordBatchStream,
+        small: BatchCoalescer,
+        /// A large batch, out once the small rows held before it are.
+        large: Option<RecordBatch>,
+        ended: bool,
+    }
+    let small = BatchCoalescer::new(input.schema(), target.max(1));
+    futures::stream::unfold(State { input, small, large: None, ended: false }, move |mut state| async move {
+        loop {
+            if let Some(batch) = state.small.next_completed_batch().or_else(|| state.large.take()) {
+                return Some((Ok(batch), state));
+            }
+            if state.ended {
+                return None;
+            }
+            let held = match state.input.next().await {
+                Some(Ok(batch)) if batch.num_rows() >= target / 2 => {
+                    state.large = Some(batch);
+                    state.small.finish_buffered_batch()
+                }
+                Some(Ok(batch)) => state.small.push_batch(batch),
+                Some(Err(e)) => {
+                    state.ended = true;
+                    return Some((Err(e), state));
+                }
+                None => {
+                    state.ended = true;
+                    state.small.finish_buffered_batch()
+                }
+            };
+            if let Err(e) = held {
+                state.ended = true;
+                return Some((Err(e.into()), state));
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::Int64Type;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::TryStreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn small_batches_are_gathered_and_large_ones_pass_whole() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let mut next = 0;
+        let batches: Vec<Result<RecordBatch>> = [3, 3, 3, 20, 2, 1]
+            .into_iter()
+            .map(|rows| {
+                let values: Vec<i64> = (next..next + rows).collect();
+                next += rows;
+                Ok(RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))])?)
+            })
+            .collect();
+        let input = Box::pin(RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(batches)));
+        let out: Vec<RecordBatch> = gathered(input, 8).try_collect().await.unwrap();
+        // 3 + 3 + 3 fill a batch of 8; the 20 rows pass whole, after the one row held; the rest
+        // comes at the end.
+        assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![8, 1, 20, 3]);
+        let values: Vec<i64> = out.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+        assert_eq!(values, (0..32).collect::<Vec<_>>(), "every row once, in order");
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_stream_with_it() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let one = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let items = vec![Ok(one), Err(DataFusionError::Execution("the scan failed".into()))];
+        let input = Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(items)));
+        let out: Vec<Result<RecordBatch>> = gathered(input, 8).collect().await;
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].as_ref().is_err_and(|e| e.to_string().contains("the scan failed")));
     }
 }
