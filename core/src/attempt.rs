@@ -34,8 +34,8 @@ const ABANDONED: &str = "abandoned";
 const MANIFEST: &str = "manifest.json";
 const LEASE: &str = "lease.json";
 /// How many of an attempt's objects a sweep reads or deletes at once: a run of 10,000 files
-/// leaves over a thousand markers, and a sweep one object at a time took a wide job's last
-/// 0.2 s.
+/// leaves over a thousand markers, and a sweep of one object at a time was a tenth of a wide
+/// job's time between its last file and FINISHED.
 const SWEEP_CONCURRENCY: usize = 16;
 
 /// A live driver's claim on a run, renewed while it runs: a job service taking up unfinished
