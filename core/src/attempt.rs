@@ -17,7 +17,6 @@
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -229,20 +228,17 @@ impl AttemptDir {
         let markers = self.location.child(FILES);
         let listed: Vec<Path> = markers.store.list(Some(&markers.path)).map_ok(|m| m.location).try_collect().await?;
         // Owned in each future (not borrowed), so that the sweep stays `Send` for spawned callers.
-        let named: Vec<Bytes> = futures::stream::iter(listed.clone())
+        let named: Vec<String> = futures::stream::iter(listed.clone())
             .map(|marker| {
                 let store = markers.store.clone();
-                async move { store.get(&marker).await?.bytes().await }
+                async move { Ok::<_, object_store::Error>(String::from_utf8_lossy(&store.get(&marker).await?.bytes().await?).into_owned()) }
             })
             .buffered(SWEEP_CONCURRENCY)
             .try_collect()
             .await?;
         // A marker may name files its writer never started: they are not there to delete.
-        let swept: Vec<Location> = named
-            .iter()
-            .flat_map(|urls| String::from_utf8_lossy(urls).lines().filter(|url| !keep.contains(*url)).map(String::from).collect::<Vec<_>>())
-            .map(|url| stores.resolve(&url))
-            .collect::<Result<_>>()?;
+        let swept: Vec<Location> =
+            named.iter().flat_map(|urls| urls.lines()).filter(|url| !keep.contains(*url)).map(|url| stores.resolve(url)).collect::<Result<_>>()?;
         let deleted = futures::stream::iter(swept.clone())
             .map(|file| async move {
                 let deleted = delete_if_present(&file).await?;
