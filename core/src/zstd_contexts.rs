@@ -7,15 +7,16 @@
 //! virtual machine: `ZSTD_createCCtx` and `ZSTD_createDCtx` were 17% of that job's samples, all of
 //! it on the instructions after `cpuid` (BENCHMARKS.md, issue 14).
 //!
-//! The binaries link with `--wrap` for the four functions below (`core/build/link_zstd_contexts.rs`,
-//! the build script of `bulk-import-driver` and `executor`, on Linux), so that Rust's calls to
-//! them (the `zstd` crate's, and through it parquet's, Arrow IPC's and DataFusion's) come here. A freed context is reset to
-//! the state of a new one (session, parameters and dictionary) and kept, up to
-//! [`MAX_POOLED_PER_KIND`]; a created context is a kept one if there is one. Calls from inside the
-//! zstd library itself are not wrapped, so contexts are made and destroyed for real through
-//! `ZSTD_createCStream` / `ZSTD_freeCStream` and their decompression twins, the same functions
-//! under other names. Without the link flags (another platform, or a test binary) the wrappers are
-//! never called and nothing changes.
+//! The binaries link with `--wrap` for the four functions below
+//! (`core/build/link_zstd_contexts.rs`, the build script of `bulk-import-driver` and `executor`,
+//! on Linux), so that Rust's calls to them (the `zstd` crate's, and through it parquet's, Arrow
+//! IPC's and DataFusion's) come here. A freed context is reset to the state of a new one
+//! (session, parameters and dictionary) and kept, up to [`MAX_POOLED_PER_KIND`]; a created
+//! context is a kept one if there is one. Calls from inside the zstd library itself are not
+//! wrapped, so contexts are made and destroyed for real through `ZSTD_createCStream` /
+//! `ZSTD_freeCStream` and their decompression twins, the same functions under other names.
+//! Without the link flags (another platform, or a test binary) the wrappers are never called and
+//! nothing changes.
 
 use std::ptr::NonNull;
 use std::sync::Mutex;
