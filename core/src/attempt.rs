@@ -227,15 +227,7 @@ impl AttemptDir {
     pub async fn sweep(&self, stores: &ObjectStores, keep: &HashSet<String>, keep_markers: bool) -> Result<usize> {
         let markers = self.location.child(FILES);
         let listed: Vec<Path> = markers.store.list(Some(&markers.path)).map_ok(|m| m.location).try_collect().await?;
-        // Owned in each future (not borrowed), so that the sweep stays `Send` for spawned callers.
-        let named: Vec<String> = futures::stream::iter(listed.clone())
-            .map(|marker| {
-                let store = markers.store.clone();
-                async move { Ok::<_, object_store::Error>(String::from_utf8_lossy(&store.get(&marker).await?.bytes().await?).into_owned()) }
-            })
-            .buffered(SWEEP_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let named = read_markers(&markers, listed.clone()).await?;
         // A marker may name files its writer never started: they are not there to delete.
         let swept: Vec<Location> =
             named.iter().flat_map(|urls| urls.lines()).filter(|url| !keep.contains(*url)).map(|url| stores.resolve(url)).collect::<Result<_>>()?;
@@ -269,11 +261,40 @@ impl AttemptDir {
     }
 }
 
+/// The file URLs each listed marker names. A marker gone since the listing names nothing: a
+/// writer that finds its attempt abandoned removes its own files, then its markers, while the
+/// driver sweeps.
+async fn read_markers(markers: &Location, listed: Vec<Path>) -> Result<Vec<String>> {
+    // Owned in each future (not borrowed), so that the sweep stays `Send` for spawned callers.
+    let named = futures::stream::iter(listed)
+        .map(|marker| {
+            let store = markers.store.clone();
+            async move {
+                match store.get(&marker).await {
+                    Ok(read) => Ok(String::from_utf8_lossy(&read.bytes().await?).into_owned()),
+                    Err(object_store::Error::NotFound { .. }) => Ok(String::new()),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .buffered(SWEEP_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(named)
+}
+
 /// Deletes objects of `location`'s store through its `delete_stream`: concurrently, or in bulk
-/// requests where the store has them (S3 deletes up to 1,000 keys a request).
+/// requests where the store has them (S3 deletes up to 1,000 keys a request). One already gone
+/// (its writer removed it) is no error.
 async fn delete_all(location: &Location, paths: Vec<Path>) -> Result<()> {
     let paths = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
-    location.store.delete_stream(paths).try_for_each(|_| async { Ok(()) }).await?;
+    let mut deleted = location.store.delete_stream(paths);
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
@@ -354,5 +375,25 @@ mod tests {
         }
         let left: Vec<_> = attempt.location.store.list(Some(&attempt.location.path)).try_collect().await.unwrap();
         assert!(left.is_empty(), "markers and progress are gone: {left:?}");
+    }
+
+    /// A writer that finds its attempt abandoned removes its own markers while the driver
+    /// sweeps: a marker listed and gone before it is read, or before it is deleted, is no error.
+    #[tokio::test]
+    async fn markers_removed_by_their_writers_during_a_sweep_stop_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = ObjectStores::new();
+        let root = stores.resolve(dir.path().to_str().unwrap()).unwrap();
+        let markers = root.child("bulk_import").child("job-1").child("run-1").child(FILES);
+        let attempt = AttemptDir::at(root.child("bulk_import").child("job-1").child("run-1"));
+        let file = root.child("data/partition_1/a.parquet");
+        file.store.put(&file.path, PutPayload::from_static(b"rows")).await.unwrap();
+        let marker = attempt.record_files(&[file.url()]).await.unwrap().unwrap();
+        let gone = markers.child("removed-by-its-writer").path;
+
+        let named = read_markers(&markers, vec![gone.clone(), marker.path.clone()]).await.unwrap();
+        assert_eq!(named, [String::new(), file.url()]);
+        delete_all(&markers, vec![gone, marker.path.clone()]).await.unwrap();
+        assert!(!exists(&marker).await, "the marker after the gone one is deleted too");
     }
 }

@@ -20,6 +20,7 @@ pub mod router;
 pub mod s3_args;
 pub mod schema;
 pub mod sketch;
+pub mod small_local_io;
 pub mod small_object_cache;
 pub mod split_points;
 pub mod store;

@@ -17,6 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, RetryConfig
 use crate::confined_store::{ConfinedLocalStore, LocalReadRoots};
 use crate::counted_store::CountedStore;
 use crate::incomplete_uploads::{IncompleteUploads, s3_keys_by_bucket, shared_directory};
+use crate::small_local_io::SmallLocalIo;
 use crate::small_object_cache::SmallObjectCache;
 use url::Url;
 
@@ -212,9 +213,11 @@ impl ObjectStores {
     }
 
     /// The machine's file system, its reads confined once [`Self::confine_local_reads`] is
-    /// called, its failures counted, small files read whole kept for the reads that follow.
+    /// called, its failures counted, small files read whole kept for the reads that follow,
+    /// small files read and written on the calling thread.
     fn local_filesystem(&self) -> Arc<dyn ObjectStore> {
-        let confined = Arc::new(ConfinedLocalStore::new(Arc::new(LocalFileSystem::new()), self.local_read_roots.clone()));
+        let file_system = SmallLocalIo::wrap(Arc::new(LocalFileSystem::new()));
+        let confined = Arc::new(ConfinedLocalStore::new(file_system, self.local_read_roots.clone()));
         CountedStore::wrap(SmallObjectCache::wrap(confined))
     }
 

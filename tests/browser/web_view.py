@@ -78,7 +78,8 @@ try:
     shot(driver, "login")
     driver.find_element(By.ID, "token").send_keys("not-the-token-at-all")
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    check("not valid" in text(driver, "login-error"), "a wrong token was not refused")
+    # The form posts and the refusal is a new page: read it once it has loaded.
+    wait_for("the wrong token to be refused", lambda: "not valid" in (text(driver, "login-error") or ""))
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     wait_for("the jobs page after logging in", lambda: driver.current_url.endswith("/jobs"))

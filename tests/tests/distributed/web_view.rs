@@ -16,7 +16,9 @@ use bulk_import_tests::cluster::{Service, source_path, venv_binary};
 use bulk_import_tests::distributed::*;
 
 const TOKEN: &str = "web-viewer-0123456789abcdef";
-const ROWS: u64 = 2_000_000;
+/// Enough rows that the job writes for a few of the service's progress polls (500 ms apart):
+/// with 2M it saw one count between the first and the last in most runs, and none in some.
+const ROWS: u64 = 4_000_000;
 const LEAVES: usize = 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
