@@ -95,15 +95,22 @@ pub struct RunControl {
     pub cancel: CancellationToken,
     /// Receives the job's progress as it changes.
     pub progress: Arc<watch::Sender<Progress>>,
-    /// The physical plan the run executed, with each operator's metrics where the engine ran
-    /// it in this process; set once the plan has stopped.
-    pub executed_plan: Arc<OnceLock<String>>,
+    /// Where a caller that shows it (the service's web view) receives the physical plan the
+    /// run executed, with each operator's metrics where the engine ran it in this process; set
+    /// once the plan has stopped. `None`: the plan is not shown.
+    pub executed_plan: Option<Arc<OnceLock<String>>>,
 }
 
 impl RunControl {
     pub fn new(rows_total: u64) -> Self {
         let (progress, _) = watch::channel(Progress::new(JobStatus::Accepted, rows_total));
-        RunControl { cancel: CancellationToken::new(), progress: Arc::new(progress), executed_plan: Arc::default() }
+        RunControl { cancel: CancellationToken::new(), progress: Arc::new(progress), executed_plan: None }
+    }
+
+    /// The same, keeping the text of the executed plan for the caller.
+    #[must_use]
+    pub fn keeping_executed_plan(self) -> Self {
+        RunControl { executed_plan: Some(Arc::default()), ..self }
     }
 }
 

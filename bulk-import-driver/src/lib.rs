@@ -10,7 +10,6 @@
 //! - [`cli`]: the `bulk-import` command line; [`tools`]: data generation and the copy floor.
 
 pub mod backends;
-pub mod background;
 pub mod cli;
 pub mod commit;
 pub mod driver;

@@ -158,8 +158,14 @@ impl<T: SketchItem> QuantilesSketch<T> {
                 row + 2 * K
             } else {
                 let end = rows.min(row + 2 * K - self.base.len());
-                let (low, high) = (row + 1..end)
-                    .fold((row, row), |(low, high), i| (if order(i, low).is_lt() { i } else { low }, if order(i, high).is_gt() { i } else { high }));
+                // Rows in order (a sorted file's first row key) have their extremes at the ends.
+                let (low, high) = if (row + 1..end).all(|i| order(i - 1, i).is_le()) {
+                    (row, end - 1)
+                } else {
+                    (row + 1..end).fold((row, row), |(low, high), i| {
+                        (if order(i, low).is_lt() { i } else { low }, if order(i, high).is_gt() { i } else { high })
+                    })
+                };
                 self.observe_extremes(&item(low), &item(high));
                 self.add_to_base((row..end).map(&item));
                 end
@@ -242,9 +248,11 @@ impl<T: SketchItem> QuantilesSketch<T> {
             out.extend_from_slice(&self.n.to_le_bytes());
             min.serialise(&mut out);
             max.serialise(&mut out);
-            let mut base = self.base.clone();
-            base.sort_by(T::order);
-            for item in base.iter().chain(self.levels.iter().flatten().flatten()) {
+            // Sorted by reference: the items stay where they are. A file's rows arrive sorted,
+            // so its first row key's base buffer is usually in order already, found in one pass.
+            let mut base: Vec<&T> = self.base.iter().collect();
+            base.sort_by(|a, b| T::order(a, b));
+            for item in base.into_iter().chain(self.levels.iter().flatten().flatten()) {
                 item.serialise(&mut out);
             }
         }
@@ -393,6 +401,18 @@ mod tests {
             by_items.update(v);
         }
         assert_eq!(by_rows.serialise(), by_items.serialise(), "the same seed draws the same halvings either way");
+    }
+
+    #[test]
+    fn the_extremes_of_small_batches_are_found_sorted_or_not() {
+        // Below a base buffer's size a batch tops the buffer up: a sorted one gives its ends,
+        // any other is searched.
+        for batch in [vec![3, 5, 9, 12], vec![3, 5, 5, 9, 1], vec![7, 2, 8, 8], vec![12, 9, 5, 3], vec![4]] {
+            let mut sketch = QuantilesSketch::<i64>::with_seed(1);
+            sketch.update_rows(batch.len(), |i| batch[i], |a, b| batch[a].cmp(&batch[b]));
+            assert_eq!((sketch.min, sketch.max), (batch.iter().min().copied(), batch.iter().max().copied()), "{batch:?}");
+            assert_eq!(sketch.n(), batch.len() as u64);
+        }
     }
 
     #[test]

@@ -72,6 +72,11 @@ fn is_valid_file_path(location: &Path) -> bool {
 
 /// The file `location` names, decoded as `LocalFileSystem` decodes it (rooted at `/`).
 fn filesystem_path(location: &Path) -> Option<PathBuf> {
+    // Without a percent sign there is nothing to decode: the file is the path itself, and a
+    // URL parsed for each of a wide job's 20,000 puts cost about 1% of its CPU.
+    if !location.as_ref().contains('%') {
+        return Some(PathBuf::from(format!("/{location}")));
+    }
     let mut url = url::Url::parse("file:///").ok()?;
     url.path_segments_mut().ok()?.pop_if_empty().extend(location.parts());
     url.to_file_path().ok()
@@ -294,6 +299,26 @@ mod tests {
             outcome(&store.put(&staged_name, PutPayload::from_static(b"x")).await),
             outcome(&local.put(&staged_name, PutPayload::from_static(b"x")).await)
         );
+    }
+
+    #[tokio::test]
+    async fn names_with_encoded_characters_land_where_the_local_file_system_puts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (local, store) = (LocalFileSystem::new(), SmallLocalIo::wrap(Arc::new(LocalFileSystem::new())));
+        let root = at(dir.path());
+        for (i, name) in ["plain-name.parquet", "with space", "100%", "a#b?c", "é ü", "brace{}|^"].into_iter().enumerate() {
+            let ours = root.clone().join(format!("ours-{i}")).join(name);
+            let theirs = root.clone().join(format!("theirs-{i}")).join(name);
+            store.put(&ours, PutPayload::from_static(b"x")).await.unwrap();
+            local.put(&theirs, PutPayload::from_static(b"x")).await.unwrap();
+            assert_eq!(outcome(&store.get(&theirs).await.map(|_| ())), "()", "{name}: read where LocalFileSystem wrote");
+            assert_eq!(outcome(&local.get(&ours).await.map(|_| ())), "()", "{name}: written where LocalFileSystem reads");
+        }
+        let mut names: Vec<String> = walk(dir.path()).into_iter().filter_map(|n| n.strip_prefix("ours-").map(str::to_string)).collect();
+        let mut theirs: Vec<String> = walk(dir.path()).into_iter().filter_map(|n| n.strip_prefix("theirs-").map(str::to_string)).collect();
+        names.sort();
+        theirs.sort();
+        assert_eq!(names, theirs, "the same file names on disk");
     }
 
     fn walk(root: &std::path::Path) -> Vec<String> {

@@ -262,7 +262,7 @@ impl Driver {
             self.record_running(&job.id, run_id, &engine_job_id, elapsed).await;
         }
         // Shown while the run commits, and let go after: see `Engine::show_executed`.
-        let shown = self.engine.show_executed(plan);
+        let shown = self.engine.show_executed(plan, control.executed_plan.is_some());
         let committed = async {
             let batches = result?;
             let written = written_files(&batches);
@@ -280,8 +280,8 @@ impl Driver {
             Ok((written, outcome))
         }
         .await;
-        if let Some(text) = shown.await {
-            let _ = control.executed_plan.set(text);
+        if let (Some(text), Some(slot)) = (shown.await, &control.executed_plan) {
+            let _ = slot.set(text);
         }
         committed
     }

@@ -2,6 +2,8 @@
 //! `*.parquet`) to at least one file, and every file is Parquet with the table's key fields, of
 //! the right types and without nulls. Every problem is reported, not just the first.
 
+use std::sync::Arc;
+
 use arrow::datatypes::{DataType, Schema as ArrowSchema};
 use bulk_import_core::schema::{FieldType, NestedType, PrimitiveType, Schema};
 use bulk_import_core::store::{Location, ObjectStores};
@@ -10,6 +12,7 @@ use object_store::ObjectStoreExt;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::ParquetMetaData;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::policy::{AllowedSources, IntakePolicy};
 use super::rejection::RejectionReason;
@@ -53,8 +56,20 @@ pub async fn validate_inputs(
             return Err(reasons);
         }
     }
-    let checked: Vec<Result<InputFile, Vec<RejectionReason>>> =
-        futures::stream::iter(candidates).map(|(location, size)| check_file(location, size, schema)).buffered(CONCURRENCY).collect().await;
+    // Each check is a task of its own, so that footers are parsed on every core; a check
+    // left unfinished (the job cancelled, a rejection) is stopped with its handle.
+    let schema = Arc::new(schema.clone());
+    let checked: Vec<Result<InputFile, Vec<RejectionReason>>> = futures::stream::iter(candidates)
+        .map(|(location, size)| {
+            let url = location.url();
+            let check = AbortOnDropHandle::new(tokio::spawn(check_file(location, size, schema.clone())));
+            async move {
+                check.await.unwrap_or_else(|e| Err(vec![RejectionReason::InputUnreadable { path: url, reason: format!("its check stopped: {e}") }]))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
     let mut files = Vec::with_capacity(checked.len());
     for result in checked {
         match result {
@@ -160,7 +175,7 @@ pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_re
         .with_footer_size_hint(FOOTER_READ_BYTES)
 }
 
-async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<InputFile, Vec<RejectionReason>> {
+async fn check_file(location: Location, size: u64, schema: Arc<Schema>) -> Result<InputFile, Vec<RejectionReason>> {
     let url = location.url();
     let reader = reader(&location, size);
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
@@ -168,7 +183,7 @@ async fn check_file(location: Location, size: u64, schema: &Schema) -> Result<In
         .map_err(|e| vec![RejectionReason::NotParquet { url: url.clone(), reason: e.to_string() }])?;
     let file_schema = builder.schema().clone();
     let metadata = builder.metadata().clone();
-    let mut reasons = check_columns(&url, &file_schema, schema);
+    let mut reasons = check_columns(&url, &file_schema, &schema);
     if !reasons.is_empty() {
         return Err(reasons);
     }

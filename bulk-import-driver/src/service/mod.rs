@@ -25,11 +25,11 @@ use bulk_import_proto::keda::external_scaler_server::ExternalScalerServer;
 use bulk_import_proto::service::FILE_DESCRIPTOR_SET;
 use bulk_import_proto::service::bulk_import_service_server::BulkImportServiceServer;
 
+use tokio_util::task::AbortOnDropHandle;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::background::AbortOnDrop;
 use crate::driver::{Driver, RunOptions};
 use auth::{Authenticate, TokenAuth};
 use grpc::JobService;
@@ -103,7 +103,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
         );
     }
     let auth = config.token_file.as_deref().map(TokenAuth::load).transpose()?;
-    let _reloader = auth.as_ref().map(TokenAuth::reload_on_hangup).transpose()?.map(AbortOnDrop);
+    let _reloader = auth.as_ref().map(TokenAuth::reload_on_hangup).transpose()?.map(AbortOnDropHandle::new);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<BulkImportServiceServer<JobService>>().await;
     health.set_service_status("", ServingStatus::NotServing).await;
@@ -112,7 +112,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
     let metrics = Arc::new(ServiceMetrics::new()?);
     let queue = JobQueue::start(driver.clone(), &config.run_options, config.concurrent_jobs, metrics, config.restart_policy);
     let web = web::WebState { driver: driver.clone(), queue: queue.clone(), sessions: web::Sessions::new(auth.clone()) };
-    let _http = AbortOnDrop(http::serve(config.http_listen, queue.clone(), web).await?);
+    let _http = AbortOnDropHandle::new(http::serve(config.http_listen, queue.clone(), web).await?);
     let ready = Arc::new(AtomicBool::new(false));
     let scaler = ExternalScalerServer::new(QueueScaler::new(queue.clone()));
     // A request is decoded only up to the job JSON limit (with room for the message around
@@ -147,7 +147,7 @@ pub async fn serve(driver: Driver, config: ServiceConfig, shutdown: impl Future<
                 let bulk_import_queue = sleeper_instance::job_queue::BulkImportQueue::connect(url).await?;
                 tracing::info!("taking jobs from {url}");
                 let consumer = sqs_intake::consume(bulk_import_queue, driver.clone(), queue.clone(), config.exit_before_queue_delete);
-                Some(AbortOnDrop(tokio::spawn(consumer)))
+                Some(AbortOnDropHandle::new(tokio::spawn(consumer)))
             }
             None => None,
         };

@@ -91,7 +91,7 @@ impl JobQueue {
 
     /// Queues an accepted job.
     pub fn enqueue(&self, accepted: AcceptedJob) {
-        let control = RunControl::new(accepted.rows);
+        let control = RunControl::new(accepted.rows).keeping_executed_plan();
         let job_id = accepted.job.id.clone();
         self.active.lock().expect("queue lock poisoned").insert(job_id.clone(), control.clone());
         if self.sender.send(QueuedJob { accepted, control }).is_err() {
@@ -117,7 +117,7 @@ impl JobQueue {
             let started = std::time::Instant::now();
             let result = self.driver.execute(&accepted, options, &control).await;
             self.running.fetch_sub(1, Ordering::Relaxed);
-            if let Some(plan) = control.executed_plan.get() {
+            if let Some(plan) = control.executed_plan.as_ref().and_then(|p| p.get()) {
                 self.plans.keep(&job_id, plan.clone());
             }
             match result {
