@@ -226,8 +226,8 @@ impl<T: SketchItem> QuantilesSketch<T> {
                     return;
                 }
                 Some(resident) => {
-                    let merged = merge_sorted(resident, items);
-                    items = self.halve(merged);
+                    let offset = self.halving_offset();
+                    items = merge_halved(resident, items, offset);
                     level += 1;
                 }
             }
@@ -260,16 +260,30 @@ impl<T: SketchItem> QuantilesSketch<T> {
     }
 }
 
-fn merge_sorted<T: SketchItem>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
+/// Every other item, from `offset`, of the merge of two sorted levels: the merge and the
+/// halving in one pass, so that the discarded half is never moved into a merged buffer.
+fn merge_halved<T: SketchItem>(a: Vec<T>, b: Vec<T>, offset: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity((a.len() + b.len()).div_ceil(2));
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-        let next = if T::order(y, x).is_lt() { b.next() } else { a.next() };
-        out.extend(next);
+    let mut position = 0usize;
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => {
+                if T::order(y, x).is_lt() {
+                    b.next()
+                } else {
+                    a.next()
+                }
+            }
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        let Some(item) = next else { return out };
+        if position % 2 == offset {
+            out.push(item);
+        }
+        position += 1;
     }
-    out.extend(a);
-    out.extend(b);
-    out
 }
 
 /// The sketch of one row-key field, by the type Sleeper sketches it as.

@@ -4,8 +4,9 @@
 //! merges hundreds of sorted batches through a loser tree, comparing and copying each row about
 //! log2(batches) times; on an import that was a third of all CPU. Here a task's rows are first
 //! grouped by leaf with a counting sort (the leaf is already a small integer), then each leaf's
-//! rows, a few tens of thousands, are sorted on their normalised keys (arrow-row): an 8-byte
-//! prefix decides almost every comparison, the full key the rest. Output rows are gathered once.
+//! rows, a few tens of thousands, are sorted on an 8-byte prefix of their key, which decides
+//! almost every comparison, and on the typed sort columns for the rest
+//! ([`super::sort_keys`]). Output rows are gathered once.
 //!
 //! Each batch is grouped by leaf as it arrives (a counting sort within the batch, one `take`).
 //! The gather then reads each leaf's rows from one run per batch rather than from scattered
@@ -22,7 +23,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{SortOptions, interleave, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
-use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -42,7 +42,7 @@ use datafusion::physical_plan::{
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
-use crate::key::byte_prefix;
+use super::sort_keys::KeyArrays;
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
 /// configured it before this operator replaced it).
@@ -207,7 +207,7 @@ struct Sorter {
     sort_metrics: SortMetrics,
 }
 
-/// One row's place in the sort: its key's first 8 normalised bytes, and where the row is.
+/// One row's place in the sort: its key's prefix (`SortKeys::prefix`), and where the row is.
 #[derive(Clone, Copy)]
 struct Entry {
     prefix: u64,
@@ -413,20 +413,12 @@ impl Sorter {
     }
 
     /// The order of the held rows: by leaf (counting sort), then, for sorted runs, within each
-    /// leaf by the normalised sort columns; and where each leaf's rows start in that order.
+    /// leaf by the sort columns ([`super::sort_keys`]); and where each leaf's rows start in that order.
     fn order(&self, buffered: Buffered, order: RunOrder) -> Result<SortedRows> {
         let _timer = self.sort_metrics.sort_time.timer();
         let Buffered { batches, rows } = buffered;
-        let keys: Vec<Rows> = if order == RunOrder::LeafThenKeys {
-            let fields = self.sort_indices.iter().map(|&i| SortField::new_with_options(self.schema.field(i).data_type().clone(), ASCENDING));
-            let converter = RowConverter::new(fields.collect())?;
-            batches
-                .iter()
-                .map(|b| converter.convert_columns(&self.sort_indices.iter().map(|&i| b.column(i).clone()).collect::<Vec<_>>()))
-                .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
+        let key_arrays = if order == RunOrder::LeafThenKeys { Some(KeyArrays::new(&batches, &self.sort_indices)?) } else { None };
+        let keys = key_arrays.as_ref().map(KeyArrays::keys);
         // Counting sort by leaf: where each leaf's rows start, then every row in its place.
         let mut starts = vec![0usize; self.leaf_count as usize + 1];
         for batch in &batches {
@@ -442,18 +434,17 @@ impl Sorter {
         let mut entries = vec![Entry { prefix: 0, batch: 0, row: 0 }; rows];
         for (b, batch) in batches.iter().enumerate() {
             let leaves = batch.column(self.leaf_index).as_primitive::<UInt32Type>().values();
-            let batch_keys = keys.get(b);
             for (row, &leaf) in leaves.iter().enumerate() {
                 let slot = &mut next[leaf as usize];
-                let prefix = batch_keys.map_or(0, |k| byte_prefix(k.row(row).as_ref()));
+                let prefix = keys.as_ref().map_or(0, |k| k.prefix(b, row));
                 entries[*slot] = Entry { prefix, batch: b as u32, row: row as u32 };
                 *slot += 1;
             }
         }
-        if !keys.is_empty() {
+        if let Some(keys) = &keys {
             for leaf in starts.windows(2) {
                 entries[leaf[0]..leaf[1]].sort_unstable_by(|x, y| {
-                    x.prefix.cmp(&y.prefix).then_with(|| keys[x.batch as usize].row(x.row as usize).cmp(&keys[y.batch as usize].row(y.row as usize)))
+                    x.prefix.cmp(&y.prefix).then_with(|| keys.compare((x.batch as usize, x.row as usize), (y.batch as usize, y.row as usize)))
                 });
             }
         }
@@ -542,6 +533,8 @@ mod tests {
     use datafusion::prelude::{SessionConfig, SessionContext};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+
+    use crate::key::byte_prefix;
 
     const LEAVES: u32 = 16;
 

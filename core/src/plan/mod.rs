@@ -7,6 +7,7 @@ pub mod leaf_partition;
 mod leaf_runs;
 pub mod leaf_sort;
 pub mod proto_convert;
+mod sort_keys;
 pub mod writer_ledger;
 
 pub use file_writer::{FileWriterConfig, PartitionFileWriterExec, written_files_schema};
