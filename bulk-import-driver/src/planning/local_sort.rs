@@ -3,7 +3,7 @@
 //! ```text
 //! PartitionFileWriterExec            one file per leaf: a new file whenever the leaf changes
 //!   LeafSortExec                     per partition: group rows by leaf, sort each leaf's rows
-//!                                    by (row keys, sort keys) on normalised keys
+//!                                    by (row keys, sort keys), read in their columns
 //!     RepartitionExec Hash(leaf)     Ballista's shuffle: every leaf's rows meet in one task
 //!       LeafPartitionExec            appends each row's leaf, routed in Sleeper's Java order
 //!         DataSourceExec             Parquet scan, input split by byte ranges across tasks
