@@ -6,7 +6,7 @@
 //! grouped by leaf with a counting sort (the leaf is already a small integer), then each leaf's
 //! rows, a few tens of thousands, are sorted on an 8-byte prefix of their key, which decides
 //! almost every comparison, and on the typed sort columns for the rest
-//! ([`super::sort_keys`]). Output rows are gathered once.
+//! ([`super::sort_keys`]). Output rows are gathered once ([`super::gather`]).
 //!
 //! Each batch is grouped by leaf as it arrives (a counting sort within the batch, one `take`).
 //! The gather then reads each leaf's rows from one run per batch rather than from scattered
@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{SortOptions, interleave, take_record_batch};
+use arrow::compute::{SortOptions, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
@@ -41,6 +41,7 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt, TryStreamExt};
 
+use super::gather::gather;
 use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
 use super::sort_keys::KeyArrays;
 
@@ -503,7 +504,7 @@ impl SortedBatches {
                     return Ok(Arc::new(self.rows.leaves(start, end)) as ArrayRef);
                 }
                 let sources: Vec<&dyn arrow::array::Array> = self.rows.batches.iter().map(|b| b.column(column).as_ref()).collect();
-                interleave(&sources, &indices)
+                gather(&sources, &indices)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)

@@ -1,6 +1,7 @@
 //! Physical plan nodes of the bulk import engine, carried to executors by [`crate::codec`].
 
 pub mod file_writer;
+mod gather;
 pub mod key_range;
 pub mod label_rows;
 pub mod leaf_partition;
