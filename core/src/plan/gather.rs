@@ -14,7 +14,7 @@ use arrow::datatypes::{ArrowPrimitiveType, BinaryViewType, ByteViewType, DataTyp
 use arrow::error::ArrowError;
 
 /// How many rows ahead the gather prefetches.
-const AHEAD: usize = 16;
+const AHEAD: usize = 32;
 
 /// Rows `indices` (source, row) of `sources`, all of one type.
 pub(super) fn gather(sources: &[&dyn Array], indices: &[(usize, usize)]) -> Result<ArrayRef, ArrowError> {
