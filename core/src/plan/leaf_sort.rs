@@ -250,9 +250,9 @@ struct Pass {
 }
 
 /// Memory to reserve for holding a batch read back from a spilled run: the bytes of its rows,
-/// their entries and the same headroom as [`reservation_for`]. Such a batch is a slice of one read from the file, whose
-/// buffers may all be slices of one allocation; Arrow's own count would take that allocation
-/// whole for every column.
+/// their entries and the same headroom as [`reservation_for`]. Such a batch is a slice of one
+/// read from the file, whose buffers may all be slices of one allocation; Arrow's own count
+/// would take that allocation whole for every column.
 fn reservation_for_read_back(batch: &RecordBatch, sort_indices: &[usize]) -> usize {
     let sliced = |array: &ArrayRef| {
         let data = array.to_data();
@@ -417,7 +417,8 @@ impl Sorter {
     }
 
     /// The order of the held rows: by leaf (counting sort), then, for sorted runs, within each
-    /// leaf by the sort columns ([`super::sort_keys`]); and where each leaf's rows start in that order.
+    /// leaf by the sort columns ([`super::sort_keys`]); and where each leaf's rows start in
+    /// that order.
     fn order(&self, buffered: Buffered, order: RunOrder) -> Result<SortedRows> {
         let _timer = self.sort_metrics.sort_time.timer();
         let Buffered { batches, rows } = buffered;
