@@ -10,7 +10,6 @@
 //! last.
 
 use std::cmp::Ordering;
-
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BinaryViewArray, LargeBinaryArray, RecordBatch};
