@@ -4,9 +4,9 @@
 //! merges hundreds of sorted batches through a loser tree, comparing and copying each row about
 //! log2(batches) times; on an import that was a third of all CPU. Here a task's rows are first
 //! grouped by leaf with a counting sort (the leaf is already a small integer), then each leaf's
-//! rows, a few tens of thousands, are sorted on an 8-byte prefix of their key, which decides
-//! almost every comparison, and on the typed sort columns for the rest
-//! ([`super::sort_keys`]). Output rows are gathered once ([`super::gather`]).
+//! rows, a few tens of thousands, are radix-sorted on an 8-byte prefix of their key, which
+//! decides almost every row's place, and rows whose prefixes tie are sorted on the typed sort
+//! columns ([`super::sort_keys`]). Output rows are gathered once ([`super::gather`]).
 //!
 //! Each batch is grouped by leaf as it arrives (a counting sort within the batch, one `take`).
 //! The gather then reads each leaf's rows from one run per batch rather than from scattered
@@ -43,7 +43,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::gather::gather;
 use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
-use super::sort_keys::KeyArrays;
+use super::sort_keys::{Entry, KeyArrays};
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
 /// configured it before this operator replaced it).
@@ -206,14 +206,6 @@ struct Sorter {
     spill_manager: SpillManager,
     baseline: BaselineMetrics,
     sort_metrics: SortMetrics,
-}
-
-/// One row's place in the sort: its key's prefix (`SortKeys::prefix`), and where the row is.
-#[derive(Clone, Copy)]
-struct Entry {
-    prefix: u64,
-    batch: u32,
-    row: u32,
 }
 
 /// Rows held for sorting, and what sorting them costs beyond the batches themselves.
@@ -448,9 +440,7 @@ impl Sorter {
         }
         if let Some(keys) = &keys {
             for leaf in starts.windows(2) {
-                entries[leaf[0]..leaf[1]].sort_unstable_by(|x, y| {
-                    x.prefix.cmp(&y.prefix).then_with(|| keys.compare((x.batch as usize, x.row as usize), (y.batch as usize, y.row as usize)))
-                });
+                keys.sort(&mut entries[leaf[0]..leaf[1]]);
             }
         }
         Ok(SortedRows { batches, entries, leaf_starts: starts })
