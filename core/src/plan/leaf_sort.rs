@@ -23,9 +23,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{SortOptions, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, UInt32Type};
+use datafusion::common::config::SpillCompression;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::expressions::col;
 use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
@@ -33,7 +35,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput, SpillMetrics, Time,
 };
-use datafusion::physical_plan::sorts::streaming_merge::{SortedSpillFile, StreamingMergeBuilder};
+use datafusion::physical_plan::sorts::streaming_merge::StreamingMergeBuilder;
 use datafusion::physical_plan::spill::{SpillManager, get_record_batch_memory_size};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -43,6 +45,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::gather::gather;
 use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
+use super::run_file::RunFileWriter;
 use super::sort_keys::{Entry, KeyArrays};
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
@@ -174,6 +177,7 @@ impl ExecutionPlan for LeafSortExec {
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let schema = self.input.schema();
         let input = self.input.execute(partition, context.clone())?;
+        let spill_metrics = SpillMetrics::new(&self.metrics, partition);
         let sorter = Sorter {
             schema: schema.clone(),
             leaf_index: schema.index_of(&self.leaf_column)?,
@@ -182,9 +186,12 @@ impl ExecutionPlan for LeafSortExec {
             batch_size: context.session_config().batch_size(),
             ordering: self.ordering()?,
             reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}]")).with_can_spill(true).register(context.memory_pool()),
-            // Spilled runs are written as `datafusion.execution.spill_compression` says, as DataFusion's own sort's are.
-            spill_manager: SpillManager::new(context.runtime_env(), SpillMetrics::new(&self.metrics, partition), schema.clone())
-                .with_compression_type(context.session_config().spill_compression()),
+            // Spilled runs are compressed as `datafusion.execution.spill_compression` says, as
+            // DataFusion's own sort's are ([`super::run_file`]), and read back by its spill manager.
+            spill_manager: SpillManager::new(context.runtime_env(), spill_metrics.clone(), schema.clone()),
+            spill_metrics,
+            spill_compression: context.session_config().spill_compression(),
+            runtime: context.runtime_env(),
             baseline: BaselineMetrics::new(&self.metrics, partition),
             sort_metrics: SortMetrics::new(&self.metrics, partition),
             merge_reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}] merge")).register(context.memory_pool()),
@@ -204,6 +211,9 @@ struct Sorter {
     reservation: MemoryReservation,
     merge_reservation: MemoryReservation,
     spill_manager: SpillManager,
+    spill_metrics: SpillMetrics,
+    spill_compression: SpillCompression,
+    runtime: Arc<RuntimeEnv>,
     baseline: BaselineMetrics,
     sort_metrics: SortMetrics,
 }
@@ -365,15 +375,11 @@ impl Sorter {
         let rows = self.order(buffered, order)?;
         let rows_per_leaf = rows.leaf_starts.windows(2).map(|leaf| leaf[1] - leaf[0]).collect();
         let sorted = SortedBatches::new(self.schema.clone(), rows, self.leaf_index, self.batch_size);
-        let mut file = self.spill_manager.create_in_progress_file("LeafSortExec")?;
-        let mut max_record_batch_memory = 0;
+        let mut file = RunFileWriter::create(&self.runtime, &self.schema, self.spill_compression, self.spill_metrics.clone())?;
         for batch in sorted {
-            let batch = batch?;
-            max_record_batch_memory = max_record_batch_memory.max(get_record_batch_memory_size(&batch));
-            file.append_batch(&batch)?;
+            file.append(&batch?)?;
         }
-        let file = file.finish()?.ok_or_else(|| DataFusionError::Internal("a spilled run holds no rows".into()))?;
-        Ok(SpilledRun { file: SortedSpillFile { file, max_record_batch_memory }, rows_per_leaf })
+        Ok(SpilledRun { file: file.finish()?, rows_per_leaf })
     }
 
     /// `batch` with its rows grouped by leaf, in leaf order, each leaf's rows in their order in

@@ -8,6 +8,7 @@ pub mod leaf_partition;
 mod leaf_runs;
 pub mod leaf_sort;
 pub mod proto_convert;
+mod run_file;
 mod sort_keys;
 pub mod writer_ledger;
 
