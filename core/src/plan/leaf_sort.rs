@@ -45,7 +45,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::gather::gather;
 use super::leaf_runs::{RunCursor, SpilledRun, WindowBudget, total_rows_per_leaf, window};
-use super::run_file::RunFileWriter;
+use super::run_file::{RunFileWriter, read_run};
 use super::sort_keys::{Entry, KeyArrays};
 
 /// Ascending, nulls last: the order of Sleeper's files (and of DataFusion's `SortExec` as we
@@ -283,9 +283,7 @@ impl Sorter {
         let cursors = pass
             .runs
             .into_iter()
-            .map(|run| {
-                Ok(RunCursor::new(self.spill_manager.read_spill_as_stream(run.file.file, Some(run.file.max_record_batch_memory))?, self.leaf_index))
-            })
+            .map(|run| Ok(RunCursor::new(read_run(run.file, self.schema.clone())?, self.leaf_index)))
             .collect::<Result<Vec<_>>>()?;
         let schema = self.schema.clone();
         let sorted_windows = futures::stream::try_unfold((self, cursors, windows.into_iter()), |(sorter, mut cursors, mut windows)| async move {
