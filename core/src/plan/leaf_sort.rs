@@ -187,7 +187,8 @@ impl ExecutionPlan for LeafSortExec {
             ordering: self.ordering()?,
             reservation: MemoryConsumer::new(format!("LeafSortExec[{partition}]")).with_can_spill(true).register(context.memory_pool()),
             // Spilled runs are compressed as `datafusion.execution.spill_compression` says, as
-            // DataFusion's own sort's are ([`super::run_file`]), and read back by its spill manager.
+            // DataFusion's own sort's are, and read back by `super::run_file`; DataFusion's spill
+            // manager reads them only to merge a window too big for memory.
             spill_manager: SpillManager::new(context.runtime_env(), spill_metrics.clone(), schema.clone()),
             spill_metrics,
             spill_compression: context.session_config().spill_compression(),

@@ -110,17 +110,21 @@ pub(super) fn read_run(run: SortedSpillFile, schema: SchemaRef) -> Result<Sendab
     let (messages, received) = mpsc::channel(READ_AHEAD_MESSAGES);
     let reader = SpawnedTask::spawn_blocking(move || {
         let context = || format!("cannot read the spilled run {}", path.display());
-        let mut file = match File::open(&path) {
-            Ok(file) => BufReader::with_capacity(READ_BUFFER_BYTES, file),
+        let opened = File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
+        let (length, mut file) = match opened {
+            Ok((length, file)) => (length, BufReader::with_capacity(READ_BUFFER_BYTES, file)),
             Err(e) => {
                 let _ = messages.blocking_send(Err(DataFusionError::IoError(e).context(context())));
                 return;
             }
         };
         loop {
-            let message = next_message(&mut file).map_err(|e| e.context(context())).transpose();
-            let Some(message) = message else { return };
-            if messages.blocking_send(message).is_err() {
+            let (message, failed) = match next_message(&mut file, length) {
+                Ok(None) => return,
+                Ok(Some(message)) => (Ok(message), false),
+                Err(e) => (Err(e.context(context())), true),
+            };
+            if messages.blocking_send(message).is_err() || failed {
                 return;
             }
         }
@@ -147,8 +151,16 @@ struct Message {
     body: Buffer,
 }
 
-/// The stream's next message; `None` at its end.
-fn next_message(stream: &mut impl Read) -> Result<Option<Message>> {
+/// The next message of a stream of `file_length` bytes; `None` at its end.
+fn next_message(stream: &mut impl Read, file_length: u64) -> Result<Option<Message>> {
+    // A length no message in the file can have: nothing is allocated for it.
+    let checked = |length: i64| {
+        u64::try_from(length)
+            .ok()
+            .filter(|&l| l <= file_length)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| DataFusionError::Internal(format!("a spilled run of {file_length} bytes has a message part of {length} bytes")))
+    };
     let mut word = [0u8; 4];
     stream.read_exact(&mut word)?;
     let mut length = i32::from_le_bytes(word);
@@ -156,7 +168,7 @@ fn next_message(stream: &mut impl Read) -> Result<Option<Message>> {
         stream.read_exact(&mut word)?;
         length = i32::from_le_bytes(word);
     }
-    let length = usize::try_from(length).map_err(|_| DataFusionError::Internal(format!("a spilled run has a message of length {length}")))?;
+    let length = checked(length.into())?;
     if length == 0 {
         return Ok(None);
     }
@@ -164,7 +176,7 @@ fn next_message(stream: &mut impl Read) -> Result<Option<Message>> {
     stream.read_exact(&mut header)?;
     let body_length =
         ipc::root_as_message(&header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?.bodyLength();
-    let mut body = MutableBuffer::from_len_zeroed(usize::try_from(body_length).unwrap_or(usize::MAX));
+    let mut body = MutableBuffer::from_len_zeroed(checked(body_length)?);
     stream.read_exact(body.as_slice_mut())?;
     Ok(Some(Message { header, body: body.into() }))
 }
@@ -255,14 +267,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_run_that_cannot_be_read_ends_its_stream_with_an_error() {
+    async fn a_damaged_run_ends_its_stream_with_an_error() {
         let runtime = RuntimeEnvBuilder::new().build_arc().unwrap();
-        let file = runtime.disk_manager.create_tmp_file("test").unwrap();
-        // A continuation marker and an 8-byte message that is no flatbuffer.
-        std::fs::write(file.path().unwrap(), b"\xff\xff\xff\xff\x08\x00\x00\x00notArrow").unwrap();
-        let run = SortedSpillFile { file, max_record_batch_memory: 0 };
-        let read: Result<Vec<RecordBatch>> = read_run(run, batch(0..1).schema()).unwrap().try_collect().await;
-        assert!(read.is_err());
+        let metrics = SpillMetrics::new(&ExecutionPlanMetricsSet::new(), 0);
+        let mut run = RunFileWriter::create(&runtime, &batch(0..1).schema(), SpillCompression::Zstd, metrics).unwrap();
+        run.append(&batch(0..2000)).unwrap();
+        let whole = std::fs::read(run.finish().unwrap().file.path().unwrap()).unwrap();
+        let damaged: [&[u8]; 4] = [
+            // Cut inside the schema message, inside the batch's body, and before the end marker.
+            &whole[..20],
+            &whole[..whole.len() / 2],
+            &whole[..whole.len() - 8],
+            // A continuation marker, then a length longer than the file: refused, not allocated.
+            b"\xff\xff\xff\xff\x00\x00\x00\x70notArrow",
+        ];
+        for (case, bytes) in damaged.into_iter().enumerate() {
+            let file = runtime.disk_manager.create_tmp_file("test").unwrap();
+            std::fs::write(file.path().unwrap(), bytes).unwrap();
+            let run = SortedSpillFile { file, max_record_batch_memory: 0 };
+            let read: Result<Vec<RecordBatch>> = read_run(run, batch(0..1).schema()).unwrap().try_collect().await;
+            assert!(read.is_err(), "case {case}");
+        }
     }
 
     #[tokio::test]

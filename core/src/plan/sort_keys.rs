@@ -1,13 +1,13 @@
 //! The sort columns of held batches, compared where they lie.
 //!
 //! A leaf's rows are radix-sorted on an 8-byte prefix of their first sort column, which
-//! decides almost every row's place, and rows whose prefixes tie are sorted on the full columns. The prefix used to be taken
-//! from arrow-row's normalised form of every row; building that form wrote every key again
-//! into fresh memory, and with its page faults it was about a fifth of an import's sort and
-//! write phase. Here the prefix comes from the column's own values, and a tie is broken by
-//! comparing the typed values, in the order arrow-row gives them: numbers by value, strings
-//! and byte arrays byte by byte (a shorter one first when it is a prefix of the other), nulls
-//! last.
+//! decides almost every row's place, and rows whose prefixes tie are sorted on the full
+//! columns. The prefix used to be taken from arrow-row's normalised form of every row; building
+//! that form wrote every key again into fresh memory, and with its page faults it was about a
+//! fifth of an import's sort and write phase. Here the prefix comes from the column's own
+//! values, and a tie is broken by comparing the typed values, in the order arrow-row gives them:
+//! numbers by value, strings and byte arrays byte by byte (a shorter one first when it is a
+//! prefix of the other), nulls last.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
