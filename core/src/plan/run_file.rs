@@ -12,8 +12,8 @@
 //! key's UTF-8 once more was 4% of a spilling import's CPU.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -25,7 +25,6 @@ use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::{CompressionType, MetadataVersion};
 use arrow_data::UnsafeFlag;
 use datafusion::common::config::SpillCompression;
-use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SendableRecordBatchStream, SpillFile, SpillWriter};
@@ -33,7 +32,7 @@ use datafusion::physical_plan::metrics::SpillMetrics;
 use datafusion::physical_plan::sorts::streaming_merge::SortedSpillFile;
 use datafusion::physical_plan::spill::get_record_batch_memory_size;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use tokio::sync::mpsc;
+use tokio::io::AsyncReadExt;
 
 /// The zstd level of spilled runs.
 const ZSTD_LEVEL: i32 = 1;
@@ -41,9 +40,8 @@ const ZSTD_LEVEL: i32 = 1;
 /// Bytes buffered before a write to the file.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
-/// Bytes read from a run at a time, and messages read ahead of the decoder.
+/// Bytes read from a run at a time.
 const READ_BUFFER_BYTES: usize = 1 << 20;
-const READ_AHEAD_MESSAGES: usize = 2;
 
 /// The marker before each message's length in an IPC stream.
 const CONTINUATION: i32 = -1;
@@ -101,48 +99,38 @@ impl RunFileWriter {
     }
 }
 
-/// The rows of a run written by [`RunFileWriter`], batch by batch. The file is read on a
-/// blocking thread a message at a time, and each message decoded where the stream is polled:
-/// batches decoded on a reading thread were allocated in that thread's malloc arena, and with a
-/// thread for each run, a 200M-row import's resident memory grew from 2.2 to 3.1 GB.
+/// The rows of a run written by [`RunFileWriter`], batch by batch. The file is read through
+/// Tokio's file, whose reads run briefly on blocking threads, and each message is decoded where
+/// the stream is polled. (A first version gave each run a blocking thread of its own, which
+/// decoded its batches: they were allocated in that thread's malloc arena, and a 200M-row
+/// import's resident memory grew from 2.2 to 3.1 GB. A run's thread also waited whenever its
+/// reader was ahead, and enough runs would have held every thread of Tokio's blocking pool.)
 pub(super) fn read_run(run: SortedSpillFile, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
     let path = run.file.path().ok_or_else(|| DataFusionError::Internal("a spilled run has no path".into()))?.to_path_buf();
-    let (messages, received) = mpsc::channel(READ_AHEAD_MESSAGES);
-    let reader = SpawnedTask::spawn_blocking(move || {
-        let context = || format!("cannot read the spilled run {}", path.display());
-        let opened = File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
-        let (length, mut file) = match opened {
-            Ok((length, file)) => (length, BufReader::with_capacity(READ_BUFFER_BYTES, file)),
-            Err(e) => {
-                let _ = messages.blocking_send(Err(DataFusionError::IoError(e).context(context())));
-                return;
-            }
-        };
+    let reader = RunReader { path, opened: None, schema: schema.clone(), _file: run.file };
+    let batches = futures::stream::try_unfold(reader, |mut reader| async move {
         loop {
-            let (message, failed) = match next_message(&mut file, length) {
-                Ok(None) => return,
-                Ok(Some(message)) => (Ok(message), false),
-                Err(e) => (Err(e.context(context())), true),
+            let Some(message) =
+                reader.next_message().await.map_err(|e| e.context(format!("cannot read the spilled run {}", reader.path.display())))?
+            else {
+                return Ok(None);
             };
-            if messages.blocking_send(message).is_err() || failed {
-                return;
-            }
-        }
-    });
-    // The stream holds the run's file, which is deleted once the last holder lets it go.
-    let state = (received, reader, run.file, schema.clone());
-    let batches = futures::stream::unfold(state, |(mut received, reader, file, schema)| async move {
-        loop {
-            let message = match received.recv().await? {
-                Ok(message) => message,
-                Err(e) => return Some((Err(e), (received, reader, file, schema))),
-            };
-            if let Some(batch) = decode(&message, &schema).transpose() {
-                return Some((batch, (received, reader, file, schema)));
+            if let Some(batch) = decode(&message, &reader.schema)? {
+                return Ok(Some((batch, reader)));
             }
         }
     });
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+}
+
+/// A run being read.
+struct RunReader {
+    path: PathBuf,
+    /// The file and its length, once opened.
+    opened: Option<(tokio::io::BufReader<tokio::fs::File>, u64)>,
+    schema: SchemaRef,
+    /// Held while the run is read: its file is deleted once the last holder lets it go.
+    _file: Arc<dyn SpillFile>,
 }
 
 /// One encapsulated IPC message: its flatbuffer header and its body.
@@ -151,34 +139,40 @@ struct Message {
     body: Buffer,
 }
 
-/// The next message of a stream of `file_length` bytes; `None` at its end.
-fn next_message(stream: &mut impl Read, file_length: u64) -> Result<Option<Message>> {
-    // A length no message in the file can have: nothing is allocated for it.
-    let checked = |length: i64| {
-        u64::try_from(length)
-            .ok()
-            .filter(|&l| l <= file_length)
-            .and_then(|l| usize::try_from(l).ok())
-            .ok_or_else(|| DataFusionError::Internal(format!("a spilled run of {file_length} bytes has a message part of {length} bytes")))
-    };
-    let mut word = [0u8; 4];
-    stream.read_exact(&mut word)?;
-    let mut length = i32::from_le_bytes(word);
-    if length == CONTINUATION {
-        stream.read_exact(&mut word)?;
-        length = i32::from_le_bytes(word);
+impl RunReader {
+    /// The run's next message; `None` at its end.
+    async fn next_message(&mut self) -> Result<Option<Message>> {
+        if self.opened.is_none() {
+            let file = tokio::fs::File::open(&self.path).await?;
+            let length = file.metadata().await?.len();
+            self.opened = Some((tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, file), length));
+        }
+        let Some((stream, file_length)) = self.opened.as_mut() else { return Ok(None) };
+        let file_length = *file_length;
+        // A length no message in the file can have: nothing is allocated for it.
+        let checked = |length: i64| {
+            u64::try_from(length)
+                .ok()
+                .filter(|&l| l <= file_length)
+                .and_then(|l| usize::try_from(l).ok())
+                .ok_or_else(|| DataFusionError::Internal(format!("a spilled run of {file_length} bytes has a message part of {length} bytes")))
+        };
+        let mut length = stream.read_i32_le().await?;
+        if length == CONTINUATION {
+            length = stream.read_i32_le().await?;
+        }
+        let length = checked(length.into())?;
+        if length == 0 {
+            return Ok(None);
+        }
+        let mut header = vec![0; length];
+        stream.read_exact(&mut header).await?;
+        let body_length =
+            ipc::root_as_message(&header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?.bodyLength();
+        let mut body = MutableBuffer::from_len_zeroed(checked(body_length)?);
+        stream.read_exact(body.as_slice_mut()).await?;
+        Ok(Some(Message { header, body: body.into() }))
     }
-    let length = checked(length.into())?;
-    if length == 0 {
-        return Ok(None);
-    }
-    let mut header = vec![0; length];
-    stream.read_exact(&mut header)?;
-    let body_length =
-        ipc::root_as_message(&header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?.bodyLength();
-    let mut body = MutableBuffer::from_len_zeroed(checked(body_length)?);
-    stream.read_exact(body.as_slice_mut())?;
-    Ok(Some(Message { header, body: body.into() }))
 }
 
 /// The batch a message holds; `None` for the stream's schema.
