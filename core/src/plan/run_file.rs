@@ -32,6 +32,7 @@ use datafusion::physical_plan::metrics::SpillMetrics;
 use datafusion::physical_plan::sorts::streaming_merge::SortedSpillFile;
 use datafusion::physical_plan::spill::get_record_batch_memory_size;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::TryStreamExt;
 use tokio::io::AsyncReadExt;
 
 /// The zstd level of spilled runs.
@@ -107,48 +108,38 @@ impl RunFileWriter {
 /// reader was ahead, and enough runs would have held every thread of Tokio's blocking pool.)
 pub(super) fn read_run(run: SortedSpillFile, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
     let path = run.file.path().ok_or_else(|| DataFusionError::Internal("a spilled run has no path".into()))?.to_path_buf();
-    let reader = RunReader { path, opened: None, schema: schema.clone(), _file: run.file };
-    let batches = futures::stream::try_unfold(reader, |mut reader| async move {
-        loop {
-            let Some(message) =
-                reader.next_message().await.map_err(|e| e.context(format!("cannot read the spilled run {}", reader.path.display())))?
-            else {
-                return Ok(None);
-            };
-            if let Some(batch) = decode(&message, &reader.schema)? {
-                return Ok(Some((batch, reader)));
-            }
-        }
-    });
+    let batches = futures::stream::once(RunReader::open(path, schema.clone(), run.file))
+        .map_ok(|reader| {
+            futures::stream::try_unfold(reader, |mut reader| async move {
+                let batch = reader.next_batch().await.map_err(|e| e.context(format!("cannot read the spilled run {}", reader.path.display())))?;
+                Ok(batch.map(|batch| (batch, reader)))
+            })
+        })
+        .try_flatten();
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
 }
 
 /// A run being read.
 struct RunReader {
     path: PathBuf,
-    /// The file and its length, once opened.
-    opened: Option<(tokio::io::BufReader<tokio::fs::File>, u64)>,
+    stream: tokio::io::BufReader<tokio::fs::File>,
+    file_length: u64,
     schema: SchemaRef,
     /// Held while the run is read: its file is deleted once the last holder lets it go.
     _file: Arc<dyn SpillFile>,
 }
 
-/// One encapsulated IPC message: its flatbuffer header and its body.
-struct Message {
-    header: Vec<u8>,
-    body: Buffer,
-}
-
 impl RunReader {
-    /// The run's next message; `None` at its end.
-    async fn next_message(&mut self) -> Result<Option<Message>> {
-        if self.opened.is_none() {
-            let file = tokio::fs::File::open(&self.path).await?;
-            let length = file.metadata().await?.len();
-            self.opened = Some((tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, file), length));
-        }
-        let Some((stream, file_length)) = self.opened.as_mut() else { return Ok(None) };
-        let file_length = *file_length;
+    async fn open(path: PathBuf, schema: SchemaRef, file: Arc<dyn SpillFile>) -> Result<Self> {
+        let context = || format!("cannot read the spilled run {}", path.display());
+        let opened = tokio::fs::File::open(&path).await.map_err(|e| DataFusionError::IoError(e).context(context()))?;
+        let file_length = opened.metadata().await.map_err(|e| DataFusionError::IoError(e).context(context()))?.len();
+        Ok(RunReader { path, stream: tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, opened), file_length, schema, _file: file })
+    }
+
+    /// The run's next batch, read and decoded; `None` at its end.
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let file_length = self.file_length;
         // A length no message in the file can have: nothing is allocated for it.
         let checked = |length: i64| {
             u64::try_from(length)
@@ -157,41 +148,39 @@ impl RunReader {
                 .and_then(|l| usize::try_from(l).ok())
                 .ok_or_else(|| DataFusionError::Internal(format!("a spilled run of {file_length} bytes has a message part of {length} bytes")))
         };
-        let mut length = stream.read_i32_le().await?;
-        if length == CONTINUATION {
-            length = stream.read_i32_le().await?;
+        loop {
+            let mut length = self.stream.read_i32_le().await?;
+            if length == CONTINUATION {
+                length = self.stream.read_i32_le().await?;
+            }
+            let length = checked(length.into())?;
+            if length == 0 {
+                return Ok(None);
+            }
+            let mut header = vec![0; length];
+            self.stream.read_exact(&mut header).await?;
+            let message = ipc::root_as_message(&header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?;
+            let mut body = MutableBuffer::from_len_zeroed(checked(message.bodyLength())?);
+            self.stream.read_exact(body.as_slice_mut()).await?;
+            match message.header_type() {
+                ipc::MessageHeader::Schema => {}
+                ipc::MessageHeader::RecordBatch => return decode(&message, &body.into(), &self.schema).map(Some),
+                other => return Err(DataFusionError::Internal(format!("a spilled run holds a {other:?} message"))),
+            }
         }
-        let length = checked(length.into())?;
-        if length == 0 {
-            return Ok(None);
-        }
-        let mut header = vec![0; length];
-        stream.read_exact(&mut header).await?;
-        let body_length =
-            ipc::root_as_message(&header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?.bodyLength();
-        let mut body = MutableBuffer::from_len_zeroed(checked(body_length)?);
-        stream.read_exact(body.as_slice_mut()).await?;
-        Ok(Some(Message { header, body: body.into() }))
     }
 }
 
-/// The batch a message holds; `None` for the stream's schema.
-fn decode(message: &Message, schema: &SchemaRef) -> Result<Option<RecordBatch>> {
-    let header = ipc::root_as_message(&message.header).map_err(|e| DataFusionError::Internal(format!("a spilled run has a bad message: {e}")))?;
-    match header.header_type() {
-        ipc::MessageHeader::Schema => Ok(None),
-        ipc::MessageHeader::RecordBatch => {
-            let batch = header.header_as_record_batch().ok_or_else(|| DataFusionError::Internal("a spilled run has a bad batch".into()))?;
-            let mut trusted = UnsafeFlag::new();
-            // SAFETY: the run was written by this process (`RunFileWriter`) from arrays that were
-            // valid, into a file of its own in the spill directory.
-            unsafe { trusted.set(true) };
-            let (no_dictionaries, version) = (HashMap::new(), header.version());
-            let decoder = RecordBatchDecoder::try_new(&message.body, batch, schema.clone(), &no_dictionaries, &version)?;
-            Ok(Some(decoder.with_require_alignment(false).with_skip_validation(trusted).read_record_batch()?))
-        }
-        other => Err(DataFusionError::Internal(format!("a spilled run holds a {other:?} message"))),
-    }
+/// The record batch of `message`, whose body is `body`.
+fn decode(message: &ipc::Message<'_>, body: &Buffer, schema: &SchemaRef) -> Result<RecordBatch> {
+    let batch = message.header_as_record_batch().ok_or_else(|| DataFusionError::Internal("a spilled run has a bad batch".into()))?;
+    let mut trusted = UnsafeFlag::new();
+    // SAFETY: the run was written by this process (`RunFileWriter`) from arrays that were
+    // valid, into a file of its own in the spill directory.
+    unsafe { trusted.set(true) };
+    let (no_dictionaries, version) = (HashMap::new(), message.version());
+    let decoder = RecordBatchDecoder::try_new(body, batch, schema.clone(), &no_dictionaries, &version)?;
+    Ok(decoder.with_require_alignment(false).with_skip_validation(trusted).read_record_batch()?)
 }
 
 /// `batch` with the bytes of its view columns copied into buffers of their own.
