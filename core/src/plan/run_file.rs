@@ -194,9 +194,7 @@ impl RunReader {
             }
         }
     }
-}
 
-impl RunReader {
     /// Gives back the disk behind the whole blocks read so far, once there are enough of them.
     fn release_read(&mut self) {
         let end = self.read / 4096 * 4096;
