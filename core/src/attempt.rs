@@ -179,7 +179,7 @@ impl AttemptDir {
     pub async fn write_manifest(&self, job_id: &str, files: &[WrittenFile]) -> Result<String> {
         let location = self.location.child(MANIFEST);
         let manifest = Manifest { job_id: job_id.to_string(), files: files.to_vec() };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt("manifest", &location, &e))?;
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| corrupt("manifest", &location, &e))?;
         location.store.put(&location.path, bytes.into()).await?;
         Ok(location.url())
     }

@@ -6,10 +6,13 @@
 //! place that knows how a key value is written (a number, or base64 text).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -37,13 +40,52 @@ fn leaf_dimension() -> i32 {
 }
 
 /// A region: one range per row-key field, by name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read by [`RegionVisitor`] rather than through serde's `flatten`, which would buffer every
+/// region's ranges before reading them: a table of 10,000 leaves has 20,000 regions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegionJson {
     #[serde(flatten)]
     pub ranges: BTreeMap<String, RangeJson>,
-    #[serde(default)]
     pub strings_base64_encoded: bool,
+}
+
+const STRINGS_BASE64_ENCODED: &str = "stringsBase64Encoded";
+
+impl<'de> Deserialize<'de> for RegionJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(RegionVisitor)
+    }
+}
+
+/// A region's entries: `stringsBase64Encoded` (false when absent), and every other entry a
+/// row key's range.
+struct RegionVisitor;
+
+impl<'de> Visitor<'de> for RegionVisitor {
+    type Value = RegionJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a region: a range for each row key, and stringsBase64Encoded")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> std::result::Result<RegionJson, A::Error> {
+        let mut region = RegionJson { ranges: BTreeMap::new(), strings_base64_encoded: false };
+        while let Some(name) = entries.next_key::<String>()? {
+            if name == STRINGS_BASE64_ENCODED {
+                region.strings_base64_encoded = entries.next_value()?;
+            } else {
+                match region.ranges.entry(name) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(entries.next_value()?);
+                    }
+                    Entry::Occupied(taken) => return Err(de::Error::custom(format!("two ranges for row key {:?}", taken.key()))),
+                }
+            }
+        }
+        Ok(region)
+    }
 }
 
 /// A range of one row key: Sleeper's are always min-inclusive and max-exclusive.
@@ -65,12 +107,45 @@ fn inclusive() -> bool {
 }
 
 /// A key value as written in a region: ints and longs as numbers, strings and byte arrays as
-/// (base64) text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// (base64) text. Read by [`KeyVisitor`]: an untagged enum would buffer every value and try
+/// each variant in turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum KeyJson {
     Number(i64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for KeyJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = KeyJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a region bound: a whole number or a string")
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> std::result::Result<KeyJson, E> {
+        Ok(KeyJson::Number(value))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> std::result::Result<KeyJson, E> {
+        i64::try_from(value).map(KeyJson::Number).map_err(|_| E::invalid_value(Unexpected::Unsigned(value), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> std::result::Result<KeyJson, E> {
+        Ok(KeyJson::Text(value.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> std::result::Result<KeyJson, E> {
+        Ok(KeyJson::Text(value))
+    }
 }
 
 impl KeyJson {
@@ -204,5 +279,37 @@ mod tests {
         assert_eq!(tree.leaf_of(&[KeyRef::String("zz")]).unwrap().id, "RR");
         let round_trip = tree_from_json(&keys, &serde_json::to_value(tree_to_json(&tree)).unwrap()).unwrap();
         assert_eq!(round_trip.partitions(), tree.partitions());
+    }
+
+    #[test]
+    fn regions_read_each_row_key_range_and_the_encoding_flag() {
+        let region: RegionJson = serde_json::from_str(
+            r#"{"id": {"min": -5, "minInclusive": true, "max": 9000000000, "maxInclusive": false},
+                "name": {"min": "a", "minInclusive": true, "max": null, "maxInclusive": false}}"#,
+        )
+        .unwrap();
+        assert!(!region.strings_base64_encoded, "absent means plain strings");
+        assert_eq!(region.ranges["id"].min, Some(KeyJson::Number(-5)));
+        assert_eq!(region.ranges["id"].max, Some(KeyJson::Number(9_000_000_000)));
+        assert_eq!(region.ranges["name"].min, Some(KeyJson::Text("a".into())));
+        assert_eq!(region.ranges["name"].max, None);
+        let encoded: RegionJson = serde_json::from_str(r#"{"stringsBase64Encoded": true, "k": {"min": "YQ=="}}"#).unwrap();
+        assert!(encoded.strings_base64_encoded);
+        assert!(encoded.ranges["k"].min_inclusive, "min-inclusive unless it says otherwise");
+    }
+
+    #[test]
+    fn malformed_regions_are_errors() {
+        for bad in [
+            r#"{"k": {"min": "a"}, "k": {"min": "b"}}"#,
+            r#"{"k": {"min": 1.5}}"#,
+            r#"{"k": {"min": 9223372036854775808}}"#,
+            r#"{"k": {"min": true}}"#,
+            r#"{"k": 7}"#,
+            r#"{"stringsBase64Encoded": "yes"}"#,
+            r#"[{"min": "a"}]"#,
+        ] {
+            assert!(serde_json::from_str::<RegionJson>(bad).is_err(), "{bad}");
+        }
     }
 }

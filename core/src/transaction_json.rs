@@ -148,9 +148,14 @@ impl TransactionJson {
     }
 
     /// A transaction from its type and body, as a log item or commit request holds them.
+    ///
+    /// The two are read as one object, tag first, so that serde reads the body straight into
+    /// its type's fields rather than building a document of it first. The body is checked to be
+    /// exactly one JSON value before it is framed, so that it cannot add fields beside the tag.
     pub fn from_type_and_body(type_name: &str, body: &str) -> serde_json::Result<Self> {
-        let body: serde_json::Value = serde_json::from_str(body)?;
-        serde_json::from_value(serde_json::json!({ "type": type_name, "transaction": body }))
+        serde_json::from_str::<serde::de::IgnoredAny>(body)?;
+        let tagged = format!("{{\"type\":{},\"transaction\":{body}}}", serde_json::to_string(type_name)?);
+        serde_json::from_str(&tagged)
     }
 
     /// The transaction's body alone: what a log item's `BODY` holds.
@@ -236,5 +241,26 @@ mod tests {
                     "newChildren": [partition("LL", true, Some("L"), &[], -1), partition("LR", true, Some("L"), &[], -1)] }),
         );
         assert!(TransactionJson::from_type_and_body("COMPACT_EVERYTHING", "{}").is_err());
+    }
+
+    #[test]
+    fn a_body_is_one_json_value_and_cannot_add_fields_beside_its_tag() {
+        assert!(TransactionJson::from_type_and_body("CLEAR_FILES", " {} ").is_ok());
+        assert!(TransactionJson::from_type_and_body("CLEAR_FILES", r#"{}, "type": "DELETE_FILES""#).is_err());
+        assert!(TransactionJson::from_type_and_body("CLEAR_FILES", r#"{}, "unknown": 1"#).is_err());
+        assert!(TransactionJson::from_type_and_body("CLEAR_FILES", "{} {}").is_err());
+        assert!(TransactionJson::from_type_and_body("CLEAR_FILES\", \"x", "{}").is_err());
+    }
+
+    #[test]
+    fn a_log_entry_reads_as_its_transaction_whatever_the_order_of_its_fields() {
+        let body = r#"{"filenames": ["a.parquet"]}"#;
+        for entry in [
+            format!(r#"{{"transactionNumber": 3, "updateTime": "t", "type": "DELETE_FILES", "transaction": {body}}}"#),
+            format!(r#"{{"transaction": {body}, "transactionNumber": 3, "type": "DELETE_FILES"}}"#),
+        ] {
+            let transaction: TransactionJson = serde_json::from_str(&entry).unwrap();
+            assert_eq!(transaction, TransactionJson::from_type_and_body("DELETE_FILES", body).unwrap(), "{entry}");
+        }
     }
 }
