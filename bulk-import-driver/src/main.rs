@@ -8,8 +8,23 @@ use bulk_import_driver::cli::args::Cli;
 use bulk_import_driver::cli::dispatch;
 use bulk_import_driver::cli::output::OutputClosed;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // Once the command has answered, all that can still run is a blocking thread freeing the
+    // memory of an executed plan (a wide job's 380,000 scan metrics, let go after the job's
+    // answer). Dropping the runtime would wait for it; exiting gives the memory back at once.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run() -> ExitCode {
     // SIGPIPE stays ignored, as Rust leaves it: with its default, any socket write to a peer
     // that has reset the connection would kill the service (see `cli::output`).
     // Ballista logs every task at INFO; keep the terminal for our progress unless asked.

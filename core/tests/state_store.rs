@@ -94,3 +94,36 @@ async fn a_reader_starting_from_a_snapshot_sees_the_same_state() {
     assert!(matches!(writer.append(add("j5", "other")).await, Err(Error::JobAlreadyCommitted(_))));
     assert!(matches!(writer.append(add("new", "f7")).await, Err(Error::FileAlreadyReferenced(_))));
 }
+
+#[tokio::test]
+async fn a_kept_state_is_brought_up_to_date_and_a_log_replaced_under_it_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = initialised(dir.path()).await;
+    let root = stores.resolve(dir.path().to_str().unwrap()).unwrap();
+    let reader = TransactionLog::new(root.clone(), keys());
+    TransactionLog::new(root.clone(), keys()).append(add("j1", "f1")).await.unwrap();
+    let state = reader.state().await.unwrap();
+    assert_eq!((state.transaction_number, state.files.len()), (2, 1));
+
+    // Appended by another writer: the kept state reads it.
+    TransactionLog::new(root.clone(), keys()).append(add("j2", "f2")).await.unwrap();
+    let state = reader.state().await.unwrap();
+    assert_eq!(state.transaction_number, 3);
+    assert_eq!(state.files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(), ["f1", "f2"]);
+
+    // Another log in its place, as far as the same number: not read on top of the kept state.
+    std::fs::remove_dir_all(dir.path().join("transactions")).unwrap();
+    let other = TransactionLog::new(root.clone(), keys());
+    other.append(Transaction::InitialisePartitions(PartitionTree::single_leaf(&keys()))).await.unwrap();
+    other.append(add("k1", "g1")).await.unwrap();
+    other.append(add("k2", "g2")).await.unwrap();
+    let state = reader.state().await.unwrap();
+    assert_eq!(state.files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(), ["g1", "g2"]);
+    assert!(state.committed_jobs.contains("k1") && !state.committed_jobs.contains("j1"));
+
+    // A shorter log in its place.
+    std::fs::remove_dir_all(dir.path().join("transactions")).unwrap();
+    TransactionLog::new(root, keys()).append(Transaction::InitialisePartitions(PartitionTree::single_leaf(&keys()))).await.unwrap();
+    let state = reader.state().await.unwrap();
+    assert_eq!((state.transaction_number, state.files.len()), (1, 0));
+}

@@ -5,6 +5,7 @@
 use bulk_import_core::properties::{INSTANCE_CLASS_NAME, TABLE_CLASS_NAME};
 use bulk_import_core::table::Table;
 use bulk_import_core::tracker::{AcceptError, JobEvent, JobRecord};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::inputs::{InputFile, total_rows, validate_inputs};
 use super::job::{BulkImportJob, parse_job};
@@ -187,7 +188,15 @@ impl Driver {
         let algorithm = Algorithm::select(choice).map_err(|r| reasons.push(r)).ok();
         let files = match &table {
             Some(table) => {
-                validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema(), &self.policy).await.map_err(|r| reasons.extend(r)).ok()
+                // The table's state is read meanwhile, on a task of its own (by a store that
+                // keeps it): listing the inputs leaves a core free for it.
+                let read_ahead = AbortOnDropHandle::new(tokio::spawn(self.backend.state_stores.read_ahead(table)));
+                let files = validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema(), &self.policy).await;
+                // A job that cannot run does not wait for it; one that can needs the state next.
+                if files.is_ok() {
+                    let _ = read_ahead.await;
+                }
+                files.map_err(|r| reasons.extend(r)).ok()
             }
             None => None,
         };

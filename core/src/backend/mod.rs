@@ -23,6 +23,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionTree};
@@ -99,6 +100,13 @@ pub trait StateStore: Debug + Send + Sync {
 /// The state store of each table (Sleeper's `StateStoreProvider`).
 pub trait StateStoreProvider: Debug + Send + Sync {
     fn state_store(&self, table: &Table) -> Arc<dyn StateStore>;
+
+    /// Reads a table's state ahead of a job that will need it, while the job's inputs are
+    /// checked, where the store keeps what it read for the table's next reader. A provider whose
+    /// stores do not keep it does nothing (the default): the read would be done twice.
+    fn read_ahead(&self, _table: &Table) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Where a job's progress is recorded and read back (Sleeper's `IngestJobTracker`).

@@ -51,13 +51,28 @@ struct LogEntry {
     transaction: TransactionJson,
 }
 
+/// A state read from the log, kept for the next reader.
+#[derive(Debug)]
+struct Kept {
+    state: TableState,
+    /// The e-tag of the object of the state's last transaction, when known: another object in
+    /// its place means another log (a table restored, or made again at the same path).
+    last_e_tag: Option<String>,
+}
+
+/// Whether the log continues a state read from it before.
+enum Continued {
+    Yes,
+    No,
+}
+
 /// The transaction log of one table.
 #[derive(Debug)]
 pub struct TransactionLog {
     root: Location,
     row_keys: Vec<KeyField>,
     /// The state as of the last read, so that a reader only reads newer transactions.
-    cached: Mutex<Option<TableState>>,
+    cached: Mutex<Option<Kept>>,
 }
 
 fn number_name(number: u64) -> String {
@@ -79,6 +94,11 @@ impl TransactionLog {
         TransactionLog::new(table.dir().child("statestore"), table.schema().row_keys())
     }
 
+    /// The URL of the log's directory.
+    pub fn url(&self) -> String {
+        self.root.url()
+    }
+
     fn transactions(&self) -> Location {
         self.root.child("transactions")
     }
@@ -90,13 +110,23 @@ impl TransactionLog {
     /// The current state: the latest snapshot plus every later transaction.
     pub async fn state(&self) -> Result<TableState> {
         let mut cached = self.cached.lock().await;
-        let mut state = match cached.take() {
-            Some(state) => state,
-            None => self.latest_snapshot().await?.unwrap_or_else(|| TableState::empty(&self.row_keys)),
+        let kept = match cached.take() {
+            Some(mut kept) => match self.read_newer(&mut kept, true).await? {
+                Continued::Yes => kept,
+                Continued::No => self.read_all().await?,
+            },
+            None => self.read_all().await?,
         };
-        self.read_newer(&mut state).await?;
-        *cached = Some(state.clone());
+        let state = kept.state.clone();
+        *cached = Some(kept);
         Ok(state)
+    }
+
+    async fn read_all(&self) -> Result<Kept> {
+        let state = self.latest_snapshot().await?.unwrap_or_else(|| TableState::empty(&self.row_keys));
+        let mut kept = Kept { state, last_e_tag: None };
+        self.read_newer(&mut kept, false).await?;
+        Ok(kept)
     }
 
     async fn latest_snapshot(&self) -> Result<Option<TableState>> {
@@ -114,31 +144,44 @@ impl TransactionLog {
         TableState::from_snapshot(snapshot, &self.row_keys).map(Some)
     }
 
-    /// Applies, in order, every transaction after the state's number.
-    async fn read_newer(&self, state: &mut TableState) -> Result<()> {
+    /// Applies, in order, every transaction after the kept state's number. With
+    /// `must_hold_own`, [`Continued::No`], with nothing applied, if the log no longer holds the
+    /// state's own last transaction as it was read (a snapshot's may have been pruned).
+    async fn read_newer(&self, kept: &mut Kept, must_hold_own: bool) -> Result<Continued> {
         let dir = self.transactions();
-        let offset = dir.path.clone().join(number_name(state.transaction_number).as_str());
-        let mut numbers: Vec<u64> = dir
+        // Listed from just before the state's own transaction, to see that it is still there.
+        let own = kept.state.transaction_number;
+        let offset = dir.path.clone().join(number_name(own.saturating_sub(1)).as_str());
+        let mut listed: Vec<(u64, Option<String>)> = dir
             .store
             .list_with_offset(Some(&dir.path), &offset)
-            .try_filter_map(|m| async move { Ok(m.location.filename().and_then(parse_number)) })
+            .try_filter_map(|m| async move { Ok(m.location.filename().and_then(parse_number).map(|n| (n, m.e_tag))) })
             .try_collect()
             .await?;
-        numbers.sort_unstable();
-        let after = state.transaction_number;
-        for number in numbers.into_iter().filter(|&n| n > after) {
-            if number != state.transaction_number + 1 {
+        listed.sort_unstable();
+        if own > 0 {
+            let listed_own = listed.iter().find(|(n, _)| *n == own).map(|(_, e_tag)| e_tag);
+            match (listed_own, &kept.last_e_tag) {
+                (None, _) if must_hold_own => return Ok(Continued::No),
+                (Some(listed), Some(read)) if must_hold_own && listed.as_ref() != Some(read) => return Ok(Continued::No),
+                (Some(listed), _) => kept.last_e_tag.clone_from(listed),
+                (None, _) => {}
+            }
+        }
+        for (number, e_tag) in listed.into_iter().filter(|(n, _)| *n > own) {
+            if number != kept.state.transaction_number + 1 {
                 // A gap can only be a listing that is not yet consistent: stop at it.
                 break;
             }
             let transaction = self.read_transaction(number).await?;
-            state.apply(number, transaction).map_err(|e| Error::Corrupt {
+            kept.state.apply(number, transaction).map_err(|e| Error::Corrupt {
                 what: "transaction",
                 location: self.transactions().child(&number_name(number)).url(),
                 reason: e.to_string(),
             })?;
+            kept.last_e_tag = e_tag;
         }
-        Ok(())
+        Ok(Continued::Yes)
     }
 
     async fn read_transaction(&self, number: u64) -> Result<Transaction> {
@@ -186,7 +229,8 @@ impl TransactionLog {
                 tracing::warn!("could not write snapshot {number}: {e}");
             }
         }
-        *cached = Some(next);
+        // The e-tag of the object just written is not known: the next read takes it as listed.
+        *cached = Some(Kept { state: next, last_e_tag: None });
         Ok(number)
     }
 
