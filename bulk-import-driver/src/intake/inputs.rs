@@ -14,6 +14,7 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::ParquetMetaData;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::footer::{FooterBudget, KEPT_FOOTER_BYTES, KeptFooter, reader};
 use super::policy::{AllowedSources, IntakePolicy};
 use super::rejection::RejectionReason;
 
@@ -26,6 +27,8 @@ pub struct InputFile {
     pub location: Location,
     pub size: u64,
     pub rows: u64,
+    /// Its footer, for the scan, within the job's [`KEPT_FOOTER_BYTES`].
+    pub footer: Option<KeptFooter>,
 }
 
 /// The rows of all the files, from their footers.
@@ -59,29 +62,39 @@ pub async fn validate_inputs(
     // Each check is a task of its own, so that footers are parsed on every core; a check
     // left unfinished (the job cancelled, a rejection) is stopped with its handle.
     let schema = Arc::new(schema.clone());
-    let checked: Vec<Result<InputFile, Vec<RejectionReason>>> = futures::stream::iter(candidates)
-        .map(|(location, size)| {
-            let url = location.url();
-            let check = AbortOnDropHandle::new(tokio::spawn(check_file(location, size, schema.clone())));
+    let mut files = Vec::with_capacity(candidates.len());
+    let mut checked = futures::stream::iter(candidates)
+        .map(|listed| {
+            let url = listed.location.url();
+            let check = AbortOnDropHandle::new(tokio::spawn(check_file(listed, schema.clone())));
             async move {
                 check.await.unwrap_or_else(|e| Err(vec![RejectionReason::InputUnreadable { path: url, reason: format!("its check stopped: {e}") }]))
             }
         })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut files = Vec::with_capacity(checked.len());
-    for result in checked {
+        .buffered(CONCURRENCY);
+    let mut budget = FooterBudget::new(KEPT_FOOTER_BYTES);
+    while let Some(result) = checked.next().await {
         match result {
-            Ok(file) => files.push(file),
+            Ok(mut file) => {
+                file.footer = budget.keep(file.footer.take());
+                files.push(file);
+            }
             Err(file_reasons) => reasons.extend(file_reasons),
         }
     }
+    tracing::debug!("kept {} of {} footers for the scan, in {} bytes", budget.kept(), files.len(), KEPT_FOOTER_BYTES - budget.left());
     if reasons.is_empty() { Ok(files) } else { Err(reasons) }
 }
 
 fn is_local_directory(location: &Location) -> bool {
     location.store_url.as_str().starts_with("file") && std::path::Path::new(&format!("/{}", location.path)).is_dir()
+}
+
+/// A file as its listing gave it.
+struct Listed {
+    location: Location,
+    size: u64,
+    e_tag: Option<String>,
 }
 
 /// A path names a file, or a directory whose `.parquet` files (at any depth) are the input.
@@ -96,13 +109,13 @@ async fn expand(
     path: &str,
     allowed: &AllowedSources,
     room: Option<usize>,
-) -> Result<Vec<(Location, u64)>, RejectionReason> {
+) -> Result<Vec<Listed>, RejectionReason> {
     let unreadable = |reason: String| RejectionReason::InputUnreadable { path: path.to_string(), reason };
     let location = stores.resolve_input(&without_dot_dot(path), root).map_err(|e| unreadable(e.to_string()))?;
     let not_allowed = |resolved: String| RejectionReason::SourceNotAllowed { path: path.to_string(), resolved };
     allowed.check(&location).map_err(not_allowed)?;
     match location.store.head(&location.path).await {
-        Ok(meta) => return Ok(vec![(location.clone(), meta.size)]),
+        Ok(meta) => return Ok(vec![Listed { location: location.clone(), size: meta.size, e_tag: meta.e_tag }]),
         Err(object_store::Error::NotFound { .. }) => {}
         // The local store refuses to `head` a directory: list it below.
         Err(_) if is_local_directory(&location) => {}
@@ -113,7 +126,7 @@ async fn expand(
     while let Some(meta) = listing.try_next().await.map_err(|e| unreadable(format!("cannot list it: {e}")))? {
         listed_any = true;
         if meta.location.filename().is_some_and(|f| f.ends_with(".parquet")) {
-            files.push((location.at(meta.location), meta.size));
+            files.push(Listed { location: location.at(meta.location), size: meta.size, e_tag: meta.e_tag });
             if room.is_some_and(|room| files.len() > room) {
                 break;
             }
@@ -125,10 +138,10 @@ async fn expand(
     if files.is_empty() {
         return Err(RejectionReason::NoParquetInDirectory { path: path.to_string() });
     }
-    for (file, _) in &files {
-        allowed.check(file).map_err(|resolved| RejectionReason::SourceNotAllowed { path: file.url(), resolved })?;
+    for file in &files {
+        allowed.check(&file.location).map_err(|resolved| RejectionReason::SourceNotAllowed { path: file.location.url(), resolved })?;
     }
-    files.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    files.sort_by(|a, b| a.location.path.cmp(&b.location.path));
     Ok(files)
 }
 
@@ -165,23 +178,8 @@ fn type_matches(expected: &FieldType, actual: &DataType) -> bool {
 
 pub(crate) use bulk_import_core::small_object_cache::FOOTER_READ_BYTES;
 
-/// How many bytes at a file's end intake reads first, for its footer. Intake reads nothing
-/// else of a file whose keys have null counts, so this is far less than the scan's
-/// [`FOOTER_READ_BYTES`], which reads a small file whole: a 25 KB file was read twice, whole.
-/// A footer that does not fit (hundreds of row groups) costs one more read, of the rest.
-const INTAKE_FOOTER_READ_BYTES: usize = 16 * 1024;
-
-/// A Parquet reader over an object. arrow-rs 59 deprecates `ParquetObjectReader` in favour of
-/// each application implementing `AsyncFileReader`; ours would be a copy of it, so it is used
-/// here, in this one place, until arrow-rs offers its replacement.
-#[allow(deprecated)]
-pub(crate) fn reader(location: &Location, size: u64) -> parquet::arrow::async_reader::ParquetObjectReader {
-    parquet::arrow::async_reader::ParquetObjectReader::new(location.store.clone(), location.path.clone())
-        .with_file_size(size)
-        .with_footer_size_hint(INTAKE_FOOTER_READ_BYTES)
-}
-
-async fn check_file(location: Location, size: u64, schema: Arc<Schema>) -> Result<InputFile, Vec<RejectionReason>> {
+async fn check_file(listed: Listed, schema: Arc<Schema>) -> Result<InputFile, Vec<RejectionReason>> {
+    let Listed { location, size, e_tag } = listed;
     let url = location.url();
     let reader = reader(&location, size);
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
@@ -201,7 +199,13 @@ async fn check_file(location: Location, size: u64, schema: Arc<Schema>) -> Resul
     if reasons.is_empty() && !unknown.is_empty() {
         reasons.extend(scan_for_nulls(&location, size, &unknown, &url).await);
     }
-    if reasons.is_empty() { Ok(InputFile { location, size, rows: metadata.file_metadata().num_rows() as u64 }) } else { Err(reasons) }
+    if !reasons.is_empty() {
+        return Err(reasons);
+    }
+    let rows = metadata.file_metadata().num_rows() as u64;
+    // A footer can only be kept for a file that can be told apart from a replacement.
+    let footer = e_tag.map(|e_tag| KeptFooter { metadata, e_tag });
+    Ok(InputFile { location, size, rows, footer })
 }
 
 fn check_columns(url: &str, file_schema: &ArrowSchema, schema: &Schema) -> Vec<RejectionReason> {

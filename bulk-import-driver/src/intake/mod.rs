@@ -3,6 +3,7 @@
 //! verdict (`admission`) with every reason to reject (`rejection`).
 
 pub mod admission;
+pub mod footer;
 pub mod inputs;
 pub mod job;
 pub mod policy;

@@ -18,7 +18,8 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 
-use crate::intake::inputs::{InputFile, reader};
+use crate::intake::footer::reader;
+use crate::intake::inputs::InputFile;
 
 /// How many files are sampled at once.
 const CONCURRENCY: usize = 16;

@@ -2,6 +2,7 @@
 //! one physical plan whose output is one row per file written.
 
 pub mod global_sort;
+pub mod input_reader;
 pub mod key_sample;
 pub mod local_sort;
 pub mod pipeline;

@@ -12,10 +12,12 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
+use object_store::ObjectStore;
 
 use bulk_import_core::table::Table;
 
 use super::PlanInput;
+use super::input_reader::InputReaderFactory;
 use crate::intake::inputs::{FOOTER_READ_BYTES, InputFile};
 
 /// The column holding each row's leaf index between routing and writing.
@@ -62,17 +64,21 @@ pub fn sort_and_write(shuffled: Arc<dyn ExecutionPlan>, input: &PlanInput<'_>) -
 /// scan per object store.
 pub fn scan(table: &Table, files: &[InputFile], read_parallelism: usize) -> Result<Arc<dyn ExecutionPlan>> {
     let table_schema = table.schema().scan_arrow_schema();
-    let mut by_store: BTreeMap<String, Vec<PartitionedFile>> = BTreeMap::new();
+    let mut by_store: BTreeMap<String, (Arc<dyn ObjectStore>, Vec<PartitionedFile>)> = BTreeMap::new();
     for file in files {
-        by_store
-            .entry(file.location.store_url.as_str().to_string())
-            .or_default()
-            .push(PartitionedFile::new(file.location.path.to_string(), file.size));
+        let mut scanned = PartitionedFile::new(file.location.path.to_string(), file.size);
+        if let Some(footer) = &file.footer {
+            scanned = scanned.with_extension(footer.clone());
+        }
+        by_store.entry(file.location.store_url.as_str().to_string()).or_insert_with(|| (file.location.store.clone(), Vec::new())).1.push(scanned);
     }
     let mut scans = Vec::with_capacity(by_store.len());
-    for (store_url, files) in by_store {
+    for (store_url, (store, files)) in by_store {
         let groups = split(files, read_parallelism.max(1));
-        let source = Arc::new(ParquetSource::new(table_schema.clone()).with_metadata_size_hint(FOOTER_READ_BYTES));
+        let source = ParquetSource::new(table_schema.clone())
+            .with_metadata_size_hint(FOOTER_READ_BYTES)
+            .with_parquet_file_reader_factory(Arc::new(InputReaderFactory::new(store)));
+        let source = Arc::new(source);
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(&store_url)?, source).with_file_groups(groups).build();
         scans.push(DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>);
     }

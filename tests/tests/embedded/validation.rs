@@ -10,9 +10,10 @@ use bulk_import_core::key::KeyValue;
 use bulk_import_core::partition::PartitionTree;
 use bulk_import_core::schema::Schema;
 use bulk_import_core::tracker::{JobEvent, JobStatus};
+use bulk_import_driver::intake::Admission;
 use bulk_import_driver::intake::RejectionReason;
 use bulk_import_driver::tools::generate::SCHEMA_JSON;
-use bulk_import_driver::{Driver, JobOutcome, RunOptions};
+use bulk_import_driver::{Driver, JobOutcome, RunControl, RunOptions};
 use bulk_import_tests::*;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
@@ -194,4 +195,22 @@ async fn a_job_id_already_accepted_is_rejected_without_touching_that_job() {
     // Also when the resubmission is invalid for other reasons.
     s.assert_rejected(r#"{"id": "same-id", "tableName": "t", "files": []}"#, |r| *r == RejectionReason::AlreadyAccepted("same-id".into())).await;
     assert_eq!(s.driver.tracker().job("same-id").await.unwrap().unwrap().status, JobStatus::Finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_input_replaced_after_the_job_was_accepted_fails_it_and_nothing_is_written() {
+    let s = Setup::new().await;
+    let input = s.path("input.parquet");
+    write_parquet(&input, &[basic_batch(vec![Some("a"), Some("m"), Some("z")])], None);
+    let Admission::Accepted(accepted) = s.driver.admit(&job(&[&input])).await.unwrap() else { panic!("the job was not accepted") };
+    assert!(accepted.files[0].footer.is_some(), "intake kept the footer for the scan");
+    // Another file in its place, of other rows and so of another layout: its bytes read
+    // against the footer intake kept would be another file's.
+    write_parquet(&input, &[basic_batch(vec![Some("b"), Some("c")])], None);
+    let outcome = s.driver.execute(&accepted, &RunOptions::default(), &RunControl::new(accepted.rows)).await.unwrap();
+    let JobOutcome::Failed { reason, .. } = &outcome else { panic!("not failed: {outcome:?}") };
+    assert!(reason.contains("input.parquet changed after the job was accepted"), "{reason}");
+    let log = Log::read(&s.store(), &s.table_id);
+    assert_eq!(log.of_type("ADD_FILES").count(), 0, "nothing was committed");
+    assert!(files_below(&s.store().join(&s.table_id).join("data")).is_empty(), "no data file was left");
 }
