@@ -21,7 +21,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{Extensions, ObjectStore, PutOptions, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::file::properties::WriterProperties;
@@ -32,6 +32,7 @@ use crate::attempt::{AttemptDir, TaskProgressRecord};
 use crate::plan::writer_ledger::WriterLedger;
 use crate::properties::ParquetSettings;
 use crate::sketch::{Sketches, sketches_path};
+use crate::small_local_io::UnreadUntilWritten;
 use crate::store::{Location, join_url};
 
 /// What the writer needs to know, all of it carried in the plan to whichever executor runs it.
@@ -279,7 +280,7 @@ async fn write_partition(
                 }
                 let (_, url, path) = starts.next().ok_or_else(|| DataFusionError::Internal("a leaf's file was not named".into()))?;
                 ledger.check_not_abandoned(&data_store, &written.paths).await?;
-                let sink = BufWriter::new(data_store.clone(), path.clone());
+                let sink = BufWriter::new(data_store.clone(), path.clone()).with_extensions(unread_until_written());
                 let writer = AsyncArrowWriter::try_new_with_options(sink, file_schema.clone(), writer_options(&properties))?;
                 let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
                 current = Some(OpenFile { leaf, url, path, rows: 0, writer, sketches });
@@ -328,6 +329,16 @@ impl Written {
     }
 }
 
+/// A data file and its sketches are read only once a commit names them: a local store may
+/// write them in place. (object_store 0.13's `BufWriter` drops the extensions when it puts a
+/// small file in one piece, so a small data file is still staged and renamed; its sketches are
+/// not.)
+fn unread_until_written() -> Extensions {
+    let mut extensions = Extensions::new();
+    extensions.insert(UnreadUntilWritten);
+    extensions
+}
+
 async fn close(
     mut file: OpenFile,
     config: &FileWriterConfig,
@@ -338,7 +349,8 @@ async fn close(
     file.writer.finish().await?;
     let sidecar = Path::from(sketches_path(file.path.as_ref()));
     if let Some(sketches) = &file.sketches {
-        data_store.put(&sidecar, PutPayload::from(sketches.to_bytes())).await?;
+        let options = PutOptions { extensions: unread_until_written(), ..PutOptions::default() };
+        data_store.put_opts(&sidecar, PutPayload::from(sketches.to_bytes()), options).await?;
     }
     // The driver may already have swept the attempt: this file and the task's others are ours
     // to remove.
