@@ -84,7 +84,7 @@ impl StateStoreProvider for TransactionLogs {
         let log = self.log(table);
         Box::pin(async move {
             // What fails here fails again, and is reported, when the job reads the state.
-            if let Err(e) = log.state().await {
+            if let Err(e) = log.read_ahead().await {
                 tracing::debug!("reading the state of {} ahead of a job: {e}", log.url());
             }
         })

@@ -109,7 +109,23 @@ impl TransactionLog {
 
     /// The current state: the latest snapshot plus every later transaction.
     pub async fn state(&self) -> Result<TableState> {
+        self.read(TableState::clone).await
+    }
+
+    /// Brings the kept state up to date, for a reader to come.
+    pub async fn read_ahead(&self) -> Result<()> {
+        self.read(|_| ()).await
+    }
+
+    /// What `f` takes from the current state, which is not copied for it: a table of 10,000
+    /// leaves has 20,000 partitions, and one of many files as many references.
+    async fn read<R>(&self, f: impl FnOnce(&TableState) -> R) -> Result<R> {
         let mut cached = self.cached.lock().await;
+        Ok(f(&self.current(&mut cached).await?.state))
+    }
+
+    /// The kept state, brought up to date.
+    async fn current<'a>(&self, cached: &'a mut Option<Kept>) -> Result<&'a mut Kept> {
         let kept = match cached.take() {
             Some(mut kept) => match self.read_newer(&mut kept, true).await? {
                 Continued::Yes => kept,
@@ -117,9 +133,7 @@ impl TransactionLog {
             },
             None => self.read_all().await?,
         };
-        let state = kept.state.clone();
-        *cached = Some(kept);
-        Ok(state)
+        Ok(cached.insert(kept))
     }
 
     async fn read_all(&self) -> Result<Kept> {
@@ -206,11 +220,14 @@ impl TransactionLog {
         })
     }
 
-    /// One try at appending at the number after the latest state's.
+    /// One try at appending at the number after the latest state's. The kept state is checked
+    /// and changed where it is, under its lock: it is not copied for the try, nor the copy
+    /// dropped after it.
     async fn try_append(&self, transaction: &Transaction) -> Result<u64> {
-        let state = self.state().await?;
-        state.validate(transaction)?;
-        let number = state.transaction_number + 1;
+        let mut cached = self.cached.lock().await;
+        let kept = self.current(&mut cached).await?;
+        kept.state.validate(transaction)?;
+        let number = kept.state.transaction_number + 1;
         let body =
             LogEntry { transaction_number: number, update_time: chrono::Utc::now().to_rfc3339(), transaction: transaction.to_json(&self.row_keys) };
         let location = self.transactions().child(&number_name(number));
@@ -220,17 +237,19 @@ impl TransactionLog {
         if !location.create(bytes).await? {
             return Err(Error::WriteConflict);
         }
-        let mut cached = self.cached.lock().await;
-        let mut next = state;
-        next.apply(number, transaction.clone())?;
+        if let Err(e) = kept.state.apply(number, transaction.clone()) {
+            // Validated, so not expected; but a state applied in part is not kept.
+            *cached = None;
+            return Err(e);
+        }
+        // The e-tag of the object just written is not known: the next read takes it as listed.
+        kept.last_e_tag = None;
         if number % SNAPSHOT_INTERVAL == 0 {
             // Best effort: a missing snapshot only makes later reads longer.
-            if let Err(e) = self.write_snapshot(&next).await {
+            if let Err(e) = self.write_snapshot(&kept.state).await {
                 tracing::warn!("could not write snapshot {number}: {e}");
             }
         }
-        // The e-tag of the object just written is not known: the next read takes it as listed.
-        *cached = Some(Kept { state: next, last_e_tag: None });
         Ok(number)
     }
 
@@ -249,15 +268,15 @@ impl TransactionLog {
 #[async_trait]
 impl StateStore for TransactionLog {
     async fn partitions(&self) -> Result<PartitionTree> {
-        Ok(self.state().await?.partitions)
+        self.read(|state| state.partitions.clone()).await
     }
 
     async fn files(&self) -> Result<Vec<TableFile>> {
-        Ok(self.state().await?.files)
+        self.read(|state| state.files.clone()).await
     }
 
     async fn is_job_committed(&self, job_id: &str) -> Result<bool> {
-        Ok(self.state().await?.committed_jobs.contains(job_id))
+        self.read(|state| state.committed_jobs.contains(job_id)).await
     }
 
     async fn extend_partition_tree(&self, update_partitions: Vec<Partition>, new_partitions: Vec<Partition>) -> Result<u64> {
