@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(run());
     // Once the command has answered, all that can still run is a blocking thread freeing the
-    // memory of an executed plan (a wide job's 380,000 scan metrics, let go after the job's
+    // memory of an executed plan (a wide job's 190,000 scan metrics, let go after the job's
     // answer). Dropping the runtime would wait for it; exiting gives the memory back at once.
     runtime.shutdown_background();
     code
