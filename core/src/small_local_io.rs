@@ -92,9 +92,10 @@ fn io_error(path: &std::path::Path, source: std::io::Error) -> object_store::Err
 /// Marks a put whose object nobody reads until the put has returned: a data file or its
 /// sketches, which a reader finds only once a commit names them. It is written in place, without
 /// the staged file and the rename that keep a reader from seeing part of an object (a rename for
-/// each of a wide job's 20,000 files was a seventh of the time their puts took). A put that fails removes
-/// what it wrote; a process killed while writing leaves part of the file under its own name, which
-/// its writer recorded before starting it, and so which the attempt's cleanup removes.
+/// each of a wide job's 20,000 files was a seventh of the time their puts took). A put that
+/// fails removes what it wrote; a process killed while writing leaves part of the file under its
+/// own name, which its writer recorded before starting it, and so which the attempt's cleanup
+/// removes.
 #[derive(Debug, Clone, Copy)]
 pub struct UnreadUntilWritten;
 
