@@ -193,7 +193,7 @@ impl Driver {
                 let read_ahead = AbortOnDropHandle::new(tokio::spawn(self.backend.state_stores.read_ahead(table)));
                 let files = validate_inputs(&self.stores, &self.backend.root, &job.files, table.schema(), &self.policy).await;
                 // A job that cannot run does not wait for it; one that can needs the state next.
-                if files.is_ok() {
+                if files.is_ok() && reasons.is_empty() {
                     let _ = read_ahead.await;
                 }
                 files.map_err(|r| reasons.extend(r)).ok()

@@ -61,17 +61,11 @@ impl fmt::Debug for KeptFooter {
 #[derive(Debug)]
 pub struct FooterBudget {
     left: usize,
-    kept: usize,
 }
 
 impl FooterBudget {
     pub fn new(bytes: usize) -> Self {
-        FooterBudget { left: bytes, kept: 0 }
-    }
-
-    /// How many footers were kept.
-    pub fn kept(&self) -> usize {
-        self.kept
+        FooterBudget { left: bytes }
     }
 
     /// What is left of the budget, in bytes.
@@ -84,7 +78,6 @@ impl FooterBudget {
         let footer = footer?;
         let bytes = footer.metadata.memory_size();
         self.left = self.left.checked_sub(bytes)?;
-        self.kept += 1;
         Some(footer)
     }
 }
@@ -117,6 +110,6 @@ mod tests {
         assert!(budget.keep(Some(footer())).is_some());
         assert!(budget.keep(Some(footer())).is_none(), "half a footer's room is left");
         assert!(budget.keep(Some(footer())).is_none());
-        assert_eq!((budget.kept(), budget.left()), (2, bytes / 2));
+        assert_eq!(budget.left(), bytes / 2);
     }
 }

@@ -82,7 +82,8 @@ pub async fn validate_inputs(
             Err(file_reasons) => reasons.extend(file_reasons),
         }
     }
-    tracing::debug!("kept {} of {} footers for the scan, in {} bytes", budget.kept(), files.len(), KEPT_FOOTER_BYTES - budget.left());
+    let kept = files.iter().filter(|f| f.footer.is_some()).count();
+    tracing::debug!("kept {kept} of {} footers for the scan, in {} bytes", files.len(), KEPT_FOOTER_BYTES - budget.left());
     if reasons.is_empty() { Ok(files) } else { Err(reasons) }
 }
 
