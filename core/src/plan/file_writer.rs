@@ -19,7 +19,6 @@ use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
 };
 use futures::StreamExt;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{Extensions, ObjectStore, PutOptions, PutPayload};
 use parquet::arrow::AsyncArrowWriter;
@@ -29,6 +28,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::attempt::{AttemptDir, TaskProgressRecord};
+use crate::plan::data_file_sink::DataFileSink;
 use crate::plan::writer_ledger::WriterLedger;
 use crate::properties::ParquetSettings;
 use crate::sketch::{Sketches, sketches_path};
@@ -197,7 +197,7 @@ struct OpenFile {
     url: String,
     path: Path,
     rows: u64,
-    writer: AsyncArrowWriter<BufWriter>,
+    writer: AsyncArrowWriter<DataFileSink>,
     sketches: Option<Sketches>,
 }
 
@@ -280,7 +280,7 @@ async fn write_partition(
                 }
                 let (_, url, path) = starts.next().ok_or_else(|| DataFusionError::Internal("a leaf's file was not named".into()))?;
                 ledger.check_not_abandoned(&data_store, &written.paths).await?;
-                let sink = BufWriter::new(data_store.clone(), path.clone()).with_extensions(unread_until_written());
+                let sink = DataFileSink::new(data_store.clone(), path.clone(), unread_until_written());
                 let writer = AsyncArrowWriter::try_new_with_options(sink, file_schema.clone(), writer_options(&properties))?;
                 let sketches = config.write_sketches.then(|| Sketches::new(&row_key_types)).transpose()?;
                 current = Some(OpenFile { leaf, url, path, rows: 0, writer, sketches });
@@ -330,9 +330,7 @@ impl Written {
 }
 
 /// A data file and its sketches are read only once a commit names them: a local store may
-/// write them in place. (object_store 0.13's `BufWriter` drops the extensions when it puts a
-/// small file in one piece, so a small data file is still staged and renamed; its sketches are
-/// not.)
+/// write them in place.
 fn unread_until_written() -> Extensions {
     let mut extensions = Extensions::new();
     extensions.insert(UnreadUntilWritten);

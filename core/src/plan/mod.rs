@@ -1,5 +1,6 @@
 //! Physical plan nodes of the bulk import engine, carried to executors by [`crate::codec`].
 
+pub mod data_file_sink;
 pub mod file_writer;
 mod gather;
 pub mod key_range;
