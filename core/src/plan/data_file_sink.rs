@@ -7,6 +7,10 @@
 //! 10,000 in a job into 10,000 leaves. This sink does what `BufWriter` does, with the extensions
 //! on both of its paths: a file is held until it ends and put whole, or, once it outgrows what is
 //! held, uploaded in parts.
+//!
+//! Each piece the Parquet writer hands over (a row group, in the `Vec` it was encoded into, grown
+//! by doubling) is copied, as `BufWriter` copies it, so that the piece and its spare capacity are
+//! freed at once rather than held until the file or its part is uploaded.
 
 use std::sync::Arc;
 
@@ -57,7 +61,7 @@ impl AsyncFileWriter for DataFileSink {
         Box::pin(async move {
             match &mut self.state {
                 State::Held(held) => {
-                    held.push(bytes);
+                    held.extend_from_slice(&bytes);
                     if held.content_length() > self.put_whole_bytes {
                         let held = std::mem::take(held).freeze();
                         let options = PutMultipartOptions { extensions: self.extensions.clone(), ..PutMultipartOptions::default() };
@@ -68,7 +72,7 @@ impl AsyncFileWriter for DataFileSink {
                 }
                 State::Uploading(parts) => {
                     parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                    parts.put(bytes);
+                    parts.write(&bytes);
                 }
                 State::Complete => return Err(self.written_after_complete()),
             }
