@@ -103,16 +103,20 @@ pub struct UnreadUntilWritten;
 fn put_in_place(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<PutResult> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    let mut file = open_creating_parents(path, &options)?;
-    let written = payload.iter().try_for_each(|chunk| file.write_all(chunk)).and_then(|()| file.metadata());
-    drop(file);
-    match written {
+    let file = open_creating_parents(path, &options)?;
+    match write_payload(file, payload) {
         Ok(metadata) => Ok(PutResult { e_tag: Some(e_tag(&metadata)), version: None }),
         Err(e) => {
             let _ = std::fs::remove_file(path);
             Err(e)
         }
     }
+}
+
+/// Writes `payload` to `file` and closes it; what the file system then says of it.
+fn write_payload(mut file: File, payload: &PutPayload) -> std::io::Result<Metadata> {
+    payload.iter().try_for_each(|chunk| file.write_all(chunk))?;
+    file.metadata()
 }
 
 /// Opens `path` with `options`, creating its parent directories if they are missing.
@@ -128,10 +132,8 @@ fn open_creating_parents(path: &std::path::Path, options: &std::fs::OpenOptions)
 
 /// Writes `payload` to `path` through a staged file renamed over it.
 fn put_staged(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<PutResult> {
-    let (mut file, staged) = create_staged(path)?;
-    let written = payload.iter().try_for_each(|chunk| file.write_all(chunk)).and_then(|()| file.metadata());
-    drop(file);
-    let renamed = written.and_then(|metadata| std::fs::rename(&staged, path).map(|()| metadata));
+    let (file, staged) = create_staged(path)?;
+    let renamed = write_payload(file, payload).and_then(|metadata| std::fs::rename(&staged, path).map(|()| metadata));
     match renamed {
         Ok(metadata) => Ok(PutResult { e_tag: Some(e_tag(&metadata)), version: None }),
         Err(e) => {
@@ -143,20 +145,16 @@ fn put_staged(path: &std::path::Path, payload: &PutPayload) -> std::io::Result<P
 
 /// Creates `<path>#<n>` for the first free `n`, and the parent directories if they are missing.
 fn create_staged(path: &std::path::Path) -> std::io::Result<(File, PathBuf)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
     let mut n = 1u32;
-    let mut created_parents = false;
     loop {
         let mut staged = path.as_os_str().to_owned();
         staged.push(format!("#{n}"));
         let staged = PathBuf::from(staged);
-        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&staged) {
+        match open_creating_parents(&staged, &options) {
             Ok(file) => return Ok((file, staged)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => n += 1,
-            Err(e) if e.kind() == ErrorKind::NotFound && !created_parents => {
-                let parent = path.parent().ok_or(e)?;
-                std::fs::create_dir_all(parent)?;
-                created_parents = true;
-            }
             Err(e) => return Err(e),
         }
     }
