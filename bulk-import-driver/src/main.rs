@@ -33,7 +33,8 @@ async fn run() -> ExitCode {
     cli.log.init(filter, std::io::stderr().is_terminal());
     let result = dispatch(cli).await;
     let contexts = bulk_import_core::zstd_contexts::counts();
-    tracing::debug!(created = contexts.created, reused = contexts.reused, "zstd contexts");
+    let sized_tables = bulk_import_core::zstd_table_sizes::sized_compressions();
+    tracing::debug!(created = contexts.created, reused = contexts.reused, sized_tables, "zstd contexts");
     match result {
         Ok(code) => code,
         // The reader of a listing went away (`bulk-import table files t | head`): it has what it wanted.

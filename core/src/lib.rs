@@ -30,6 +30,7 @@ pub mod tracker;
 pub mod transaction;
 pub mod transaction_json;
 pub mod zstd_contexts;
+pub mod zstd_table_sizes;
 
 pub use error::{Error, Result};
 
