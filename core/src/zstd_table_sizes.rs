@@ -12,8 +12,8 @@
 //! `ZSTD_dfast`: levels 1 to 4 for small inputs), [`__wrap_ZSTD_compress2`] caps the hash table
 //! at a quarter of the input's size class and the second table at an eighth (in entries), and
 //! never above what zstd would choose. The frame is an ordinary zstd frame at the level asked
-//! for; only the search is smaller. Measured on the wide job's pages, cold: 2.4 s → 0.9 s per
-//! 250 MB, and a ratio of 1.3346 against 1.3339; on source code in 10 KiB pages 0.3% larger.
+//! for; only the search is smaller. Measured on the wide job's pages, cold: 1.9–2.4 s → 0.83 s
+//! per 250 MB, and a ratio of 1.3346 against 1.3339; on source code in 10 KiB pages 0.3% larger.
 //! Slower strategies, which users choose for ratio, are left as zstd sets them.
 //!
 //! The binaries link `ZSTD_compress2` wrapped (`core/build/link_zstd_contexts.rs`), the call the
