@@ -206,35 +206,55 @@ def main():
     parser.add_argument("--only", help="comma-separated systems to run (default: all)")
     parser.add_argument("--run-args", default="", help="more arguments for the embedded `bulk-import run`")
     parser.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every chosen system (and of the wide shape's narrow reference), one after "
+                             "another in each round; the table gives each system's median and spread")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     for name, value in SHAPES[args.shape].items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    bench = Bench(args)
-    bench.prepare()
     names = [name for name, *_ in SYSTEMS]
     chosen = args.only.split(",") if args.only else names
     if unknown := sorted(set(chosen) - set(names)):
         parser.error(f"unknown systems {', '.join(unknown)}; choose from {', '.join(names)}")
-    results = {}
-    for name, label, run, sorted_output in SYSTEMS:
-        if name not in chosen:
-            continue
-        print(f"running {name}", file=sys.stderr)
-        rss = TreeRss()
-        try:
-            wall, files = run(bench, rss)
-        finally:
-            peak = rss.stop()
-        if sorted_output:
-            count = verify.check_output(files, args.rows)
-        else:
-            count = verify.check_row_count([path for path, *_ in files], args.rows)
-        print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
-        results[name] = {"label": label, "wall": wall, "peak": peak, "files": count}
-    if args.shape == "wide" and "embedded" in chosen:
-        results["narrow"] = narrow_reference(args)
-    report(bench, results)
+    bench = Bench(args)
+    rounds = {}
+    for round_number in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"round {round_number} of {args.repeat}", file=sys.stderr)
+        # Fresh tables each round: a job's rows go into an empty table every time.
+        bench.prepare()
+        for name, label, run, sorted_output in SYSTEMS:
+            if name in chosen:
+                rounds.setdefault(name, []).append(run_system(bench, name, label, run, sorted_output))
+        if args.shape == "wide" and "embedded" in chosen:
+            rounds.setdefault("narrow", []).append(narrow_reference(args))
+    report(bench, {name: summary(runs) for name, runs in rounds.items()})
+
+
+def run_system(bench, name, label, run, sorted_output):
+    """One run of a system, its output verified before its time counts."""
+    print(f"running {name}", file=sys.stderr)
+    rss = TreeRss()
+    try:
+        wall, files = run(bench, rss)
+    finally:
+        peak = rss.stop()
+    if sorted_output:
+        count = verify.check_output(files, bench.args.rows)
+    else:
+        count = verify.check_row_count([path for path, *_ in files], bench.args.rows)
+    print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
+    return {"label": label, "wall": wall, "peak": peak, "files": count}
+
+
+def summary(runs):
+    """A system's runs as one row: the median wall time (the lower middle of an even count), the
+    spread of all of them, and the highest peak RSS."""
+    walls = sorted(r["wall"] for r in runs)
+    return {**runs[-1], "wall": walls[(len(walls) - 1) // 2], "walls": walls, "peak": max(r["peak"] for r in runs)}
 
 
 def narrow_reference(args):
@@ -243,15 +263,8 @@ def narrow_reference(args):
     narrow = argparse.Namespace(**{**vars(args), "files": 10, "leaves": 256, "work": os.path.join(args.work, "narrow")})
     bench = Bench(narrow)
     bench.prepare()
-    print("running embedded, 10 files into 256 leaves", file=sys.stderr)
-    rss = TreeRss()
-    try:
-        wall, files = bench.embedded(rss)
-    finally:
-        peak = rss.stop()
-    count = verify.check_output(files, args.rows)
-    print(f"  {wall:.2f} s, {count} files verified, peak RSS {peak / 2**20:.0f} MiB", file=sys.stderr)
-    return {"label": "this project, embedded, the same rows in 10 files into 256 leaves", "wall": wall, "peak": peak, "files": count}
+    return run_system(bench, "embedded, 10 files into 256 leaves", "this project, embedded, the same rows in 10 files into 256 leaves",
+                      Bench.embedded, True)
 
 
 def machine():
@@ -273,12 +286,15 @@ def filesystem(path):
 def report(bench, results):
     rows, cores = bench.args.rows, bench.cores
     embedded = results.get("embedded", {}).get("wall")
-    lines = ["| system | wall s | rows/s | rows/s per core | peak RSS | wall / embedded | files |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    repeated = bench.args.repeat > 1
+    wall_heading, spread_heading = ("median wall s", " runs, s |") if repeated else ("wall s", "")
+    lines = [f"| system | {wall_heading} | rows/s | rows/s per core | peak RSS | wall / embedded | files |{spread_heading}",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if repeated else "")]
     for r in results.values():
         ratio = f"{r['wall'] / embedded:.2f}" if embedded else "—"
+        spread = f" {' / '.join(f'{w:.2f}' for w in r['walls'])} |" if repeated else ""
         lines.append(f"| {r['label']} | {r['wall']:.2f} | {rows / r['wall']:,.0f} | {rows / r['wall'] / cores:,.0f} | "
-                     f"{r['peak'] / 2**20:,.0f} MiB | {ratio} | {r['files']} |")
+                     f"{r['peak'] / 2**20:,.0f} MiB | {ratio} | {r['files']} |{spread}")
     table = "\n".join(lines)
     print(table)
 
@@ -294,6 +310,8 @@ def report(bench, results):
               f"distributed_over_embedded={ratio('distributed')}")
     if "narrow" in results:
         result += f" shape=wide wide_over_narrow={embedded / results['narrow']['wall']:.3f}" if embedded else ""
+    if repeated:
+        result += f" repeat={bench.args.repeat}"
     if not bench.args.no_record:
         record(bench, table, result)
     print(result)
@@ -308,7 +326,8 @@ def versions():
 
 def record(bench, table, result):
     a = bench.args
-    section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}): {machine()}; {a.rows:,} rows in {a.files} "
+    rounds = f"; {a.repeat} rounds, each system's median" if a.repeat > 1 else ""
+    section = (f"{MARK_START}\nLast `bench/run` ({datetime.date.today()}{rounds}): {machine()}; {a.rows:,} rows in {a.files} "
                f"files, {a.leaves} leaves, release build; {versions()}; input and outputs under `{a.work}` ({filesystem(a.work)}). "
                f"Every output verified (sorted files, rows inside their leaf, row count) before its time counts.\n\n{table}\n\n"
                f"`{result}`\n{MARK_END}")

@@ -35,6 +35,8 @@ const FLAG_ORDERED: u8 = 0x10;
 pub trait SketchItem: Clone {
     fn order(a: &Self, b: &Self) -> Ordering;
     fn serialise(&self, out: &mut Vec<u8>);
+    /// How many bytes [`SketchItem::serialise`] writes.
+    fn serialised_len(&self) -> usize;
 }
 
 impl SketchItem for i64 {
@@ -44,6 +46,10 @@ impl SketchItem for i64 {
 
     fn serialise(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
+    }
+
+    fn serialised_len(&self) -> usize {
+        8
     }
 }
 
@@ -76,6 +82,10 @@ impl SketchItem for JavaString {
         out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.0);
     }
+
+    fn serialised_len(&self) -> usize {
+        4 + self.0.len()
+    }
 }
 
 /// A byte array, in Java's signed-byte order.
@@ -103,6 +113,10 @@ impl SketchItem for JavaBytes {
         out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
         out.extend_from_slice(&self.0);
     }
+
+    fn serialised_len(&self) -> usize {
+        4 + self.0.len()
+    }
 }
 
 /// A classic quantiles sketch of `T`.
@@ -113,6 +127,9 @@ pub struct QuantilesSketch<T> {
     max: Option<T>,
     /// Unsorted, fewer than `2k` items, each of weight 1.
     base: Vec<T>,
+    /// Whether `base` is known to be in order: the items came in order, as a data file's first
+    /// row key does, and then neither a full buffer nor the serialised form sorts them again.
+    base_sorted: bool,
     /// Level `i`, when full, holds `k` sorted items of weight `2^(i+1)`.
     levels: Vec<Option<Vec<T>>>,
     rng: StdRng,
@@ -127,7 +144,15 @@ impl<T: SketchItem> Default for QuantilesSketch<T> {
 impl<T: SketchItem> QuantilesSketch<T> {
     /// A sketch whose halving offsets come from `seed` (tests pin it; files use a random one).
     pub fn with_seed(seed: u64) -> Self {
-        QuantilesSketch { n: 0, min: None, max: None, base: Vec::with_capacity(2 * K), levels: Vec::new(), rng: StdRng::seed_from_u64(seed) }
+        QuantilesSketch {
+            n: 0,
+            min: None,
+            max: None,
+            base: Vec::with_capacity(2 * K),
+            base_sorted: true,
+            levels: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
     }
 
     pub fn n(&self) -> u64 {
@@ -136,7 +161,7 @@ impl<T: SketchItem> QuantilesSketch<T> {
 
     pub fn update(&mut self, item: T) {
         self.observe_extremes(&item, &item);
-        self.add_to_base(std::iter::once(item));
+        self.add_to_base(std::iter::once(item), true);
     }
 
     /// Adds `rows` rows of a column, `item(i)` being row `i` and `order` comparing two rows in
@@ -159,7 +184,8 @@ impl<T: SketchItem> QuantilesSketch<T> {
             } else {
                 let end = rows.min(row + 2 * K - self.base.len());
                 // Rows in order (a sorted file's first row key) have their extremes at the ends.
-                let (low, high) = if (row + 1..end).all(|i| order(i - 1, i).is_le()) {
+                let in_order = (row + 1..end).all(|i| order(i - 1, i).is_le());
+                let (low, high) = if in_order {
                     (row, end - 1)
                 } else {
                     (row + 1..end).fold((row, row), |(low, high), i| {
@@ -167,7 +193,7 @@ impl<T: SketchItem> QuantilesSketch<T> {
                     })
                 };
                 self.observe_extremes(&item(low), &item(high));
-                self.add_to_base((row..end).map(&item));
+                self.add_to_base((row..end).map(&item), in_order);
                 end
             };
             row = end;
@@ -175,11 +201,13 @@ impl<T: SketchItem> QuantilesSketch<T> {
     }
 
     /// Adds items (no more than the base buffer has room for) of weight 1, whose extremes have
-    /// been observed, and compacts the buffer once it is full.
-    fn add_to_base(&mut self, items: impl Iterator<Item = T>) {
+    /// been observed and which are `in_order` among themselves, and compacts the buffer once it
+    /// is full.
+    fn add_to_base(&mut self, items: impl Iterator<Item = T>, in_order: bool) {
         let before = self.base.len();
         self.base.extend(items);
         self.n += (self.base.len() - before) as u64;
+        self.base_sorted &= in_order && (before == 0 || before == self.base.len() || T::order(&self.base[before - 1], &self.base[before]).is_le());
         if self.base.len() == 2 * K {
             self.compact_base();
         }
@@ -188,7 +216,9 @@ impl<T: SketchItem> QuantilesSketch<T> {
     /// Sorts the full base buffer and carries its surviving half into the levels.
     fn compact_base(&mut self) {
         let mut full = std::mem::replace(&mut self.base, Vec::with_capacity(2 * K));
-        full.sort_by(T::order);
+        if !std::mem::replace(&mut self.base_sorted, true) {
+            full.sort_by(T::order);
+        }
         let carry = self.halve(full);
         self.carry(carry);
     }
@@ -236,7 +266,23 @@ impl<T: SketchItem> QuantilesSketch<T> {
 
     /// DataSketches' compact, ordered serialisation.
     pub fn serialise(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.serialised_len());
+        self.serialise_into(&mut out);
+        out
+    }
+
+    /// How many bytes the serialised form takes.
+    fn serialised_len(&self) -> usize {
+        let extremes = match (&self.min, &self.max) {
+            (Some(min), Some(max)) => 8 + min.serialised_len() + max.serialised_len(),
+            _ => 0,
+        };
+        let items: usize = self.base.iter().chain(self.levels.iter().flatten().flatten()).map(T::serialised_len).sum();
+        8 + extremes + items
+    }
+
+    /// Appends the serialised form to `out`.
+    fn serialise_into(&self, out: &mut Vec<u8>) {
         let empty = self.n == 0;
         out.push(if empty { 1 } else { 2 });
         out.push(SERIAL_VERSION);
@@ -246,17 +292,18 @@ impl<T: SketchItem> QuantilesSketch<T> {
         out.extend_from_slice(&[0, 0]);
         if let (false, Some(min), Some(max)) = (empty, &self.min, &self.max) {
             out.extend_from_slice(&self.n.to_le_bytes());
-            min.serialise(&mut out);
-            max.serialise(&mut out);
-            // Sorted by reference: the items stay where they are. A file's rows arrive sorted,
-            // so its first row key's base buffer is usually in order already, found in one pass.
-            let mut base: Vec<&T> = self.base.iter().collect();
-            base.sort_by(|a, b| T::order(a, b));
-            for item in base.into_iter().chain(self.levels.iter().flatten().flatten()) {
-                item.serialise(&mut out);
+            min.serialise(out);
+            max.serialise(out);
+            let levels = self.levels.iter().flatten().flatten();
+            if self.base_sorted {
+                self.base.iter().chain(levels).for_each(|item| item.serialise(out));
+            } else {
+                // Sorted by reference: the items stay where they are.
+                let mut base: Vec<&T> = self.base.iter().collect();
+                base.sort_by(|a, b| T::order(a, b));
+                base.into_iter().chain(levels).for_each(|item| item.serialise(out));
             }
         }
-        out
     }
 }
 
@@ -357,15 +404,22 @@ impl Sketches {
 
     /// The sidecar's bytes: per field, a 4-byte big-endian length, then the sketch.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        fn append<T: SketchItem>(sketch: &QuantilesSketch<T>, out: &mut Vec<u8>) {
+            out.extend_from_slice(&(sketch.serialised_len() as u32).to_be_bytes());
+            sketch.serialise_into(out);
+        }
+        let size = |field: &FieldSketch| match field {
+            FieldSketch::Long(s) => s.serialised_len(),
+            FieldSketch::String(s) => s.serialised_len(),
+            FieldSketch::Bytes(s) => s.serialised_len(),
+        };
+        let mut out = Vec::with_capacity(self.fields.iter().map(|field| 4 + size(field)).sum());
         for field in &self.fields {
-            let bytes = match field {
-                FieldSketch::Long(s) => s.serialise(),
-                FieldSketch::String(s) => s.serialise(),
-                FieldSketch::Bytes(s) => s.serialise(),
-            };
-            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            out.extend_from_slice(&bytes);
+            match field {
+                FieldSketch::Long(s) => append(s, &mut out),
+                FieldSketch::String(s) => append(s, &mut out),
+                FieldSketch::Bytes(s) => append(s, &mut out),
+            }
         }
         out
     }
@@ -481,6 +535,38 @@ mod tests {
     }
 
     #[test]
+    fn a_base_buffer_known_to_be_in_order_is_in_order_and_serialises_as_a_sorted_one() {
+        // Batches sorted, sorted across their boundaries or not, unsorted, and single items,
+        // both before and after a full buffer is compacted.
+        let ascending: Vec<i64> = (0..3000).collect();
+        let cases: [(&str, Vec<Vec<i64>>); 5] = [
+            ("one sorted run", ascending.chunks(700).map(<[i64]>::to_vec).collect()),
+            ("sorted batches that overlap", vec![vec![5, 6, 7], vec![6, 8], vec![9, 10]]),
+            ("a batch out of order", vec![vec![1, 2, 3], vec![9, 4], vec![10, 11]]),
+            ("sorted, then one item below", vec![vec![1, 2, 3], vec![2]]),
+            ("a run past a full buffer, then lower", vec![ascending[..2100].to_vec(), vec![3, 2]]),
+        ];
+        for (name, batches) in cases {
+            let mut sketch = QuantilesSketch::<i64>::with_seed(5);
+            for batch in &batches {
+                if batch.len() == 1 {
+                    sketch.update(batch[0]);
+                } else {
+                    sketch.update_rows(batch.len(), |i| batch[i], |a, b| batch[a].cmp(&batch[b]));
+                }
+                assert!(!sketch.base_sorted || sketch.base.is_sorted(), "{name}: {:?} is marked in order", sketch.base);
+            }
+            let bytes = sketch.serialise();
+            assert_eq!(bytes.len(), sketch.serialised_len(), "{name}");
+            sketch.base_sorted = false;
+            assert_eq!(bytes, sketch.serialise(), "{name}: the same bytes as with the buffer sorted");
+        }
+        let mut in_order = QuantilesSketch::<i64>::with_seed(5);
+        in_order.update_rows(ascending.len(), |i| ascending[i], |a, b| ascending[a].cmp(&ascending[b]));
+        assert!(in_order.base_sorted, "a sorted column keeps its buffer marked in order");
+    }
+
+    #[test]
     fn quantiles_are_within_the_error_bound() {
         let n = 1_000_000i64;
         let mut sketch = QuantilesSketch::<i64>::with_seed(7);
@@ -539,6 +625,7 @@ mod tests {
         assert_eq!(i64::from_le_bytes(bytes[4 + 16..4 + 24].try_into().unwrap()), 1, "the int min, widened");
         let second = u32::from_be_bytes(bytes[4 + first..8 + first].try_into().unwrap()) as usize;
         assert_eq!(bytes.len(), 8 + first + second);
+        assert_eq!(bytes.capacity(), bytes.len(), "sized before it is written");
         assert_eq!(sketches_path("a/b/c.parquet"), "a/b/c.sketches");
     }
 }
