@@ -539,8 +539,10 @@ mod tests {
         // Batches sorted, sorted across their boundaries or not, unsorted, and single items,
         // both before and after a full buffer is compacted.
         let ascending: Vec<i64> = (0..3000).collect();
-        let cases: [(&str, Vec<Vec<i64>>); 5] = [
+        let descending: Vec<i64> = ascending.iter().rev().copied().collect();
+        let cases: [(&str, Vec<Vec<i64>>); 6] = [
             ("one sorted run", ascending.chunks(700).map(<[i64]>::to_vec).collect()),
+            ("descending, past a full buffer", descending.chunks(700).map(<[i64]>::to_vec).collect()),
             ("sorted batches that overlap", vec![vec![5, 6, 7], vec![6, 8], vec![9, 10]]),
             ("a batch out of order", vec![vec![1, 2, 3], vec![9, 4], vec![10, 11]]),
             ("sorted, then one item below", vec![vec![1, 2, 3], vec![2]]),
@@ -555,6 +557,7 @@ mod tests {
                     sketch.update_rows(batch.len(), |i| batch[i], |a, b| batch[a].cmp(&batch[b]));
                 }
                 assert!(!sketch.base_sorted || sketch.base.is_sorted(), "{name}: {:?} is marked in order", sketch.base);
+                assert!(sketch.levels.iter().flatten().all(|l| l.is_sorted()), "{name}: a level out of order");
             }
             let bytes = sketch.serialise();
             assert_eq!(bytes.len(), sketch.serialised_len(), "{name}");
