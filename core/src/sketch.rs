@@ -264,13 +264,6 @@ impl<T: SketchItem> QuantilesSketch<T> {
         }
     }
 
-    /// DataSketches' compact, ordered serialisation.
-    pub fn serialise(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.serialised_len());
-        self.serialise_into(&mut out);
-        out
-    }
-
     /// How many bytes the serialised form takes.
     fn serialised_len(&self) -> usize {
         let extremes = match (&self.min, &self.max) {
@@ -281,7 +274,7 @@ impl<T: SketchItem> QuantilesSketch<T> {
         8 + extremes + items
     }
 
-    /// Appends the serialised form to `out`.
+    /// Appends DataSketches' compact, ordered serialisation to `out`.
     fn serialise_into(&self, out: &mut Vec<u8>) {
         let empty = self.n == 0;
         out.push(if empty { 1 } else { 2 });
@@ -434,6 +427,15 @@ pub fn sketches_path(data_file: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl<T: SketchItem> QuantilesSketch<T> {
+        /// The sketch alone, serialised as the sidecar holds it.
+        fn serialise(&self) -> Vec<u8> {
+            let mut out = Vec::with_capacity(self.serialised_len());
+            self.serialise_into(&mut out);
+            out
+        }
+    }
 
     /// The items a sketch holds with their weights, sorted: what its quantiles are read from.
     fn weighted<T: SketchItem>(sketch: &QuantilesSketch<T>) -> Vec<(T, u64)> {
