@@ -28,38 +28,56 @@ SCHEMA = {"rowKeyFields": [{"name": "key", "type": "StringType"}],
 
 
 class TreeRss:
-    """Peak resident memory of process trees, summed across processes, sampled every 50 ms."""
+    """Peak resident memory of process trees, summed across processes, sampled every 50 ms.
+
+    Reading every process's `stat` to find the trees' members cost about 3 ms of CPU a scan on
+    this machine, 6% of a core at 20 scans a second, taken from the two cores the measured job
+    runs on. The trees' members are found again every tenth sample; in between only their own
+    `statm` is read."""
+
+    SAMPLE_S, DISCOVER_EVERY = 0.05, 10
 
     def __init__(self):
         self.roots, self.peak, self._stop = set(), 0, threading.Event()
+        self._members, self._page = set(), os.sysconf("SC_PAGE_SIZE")
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def watch(self, pid):
         self.roots.add(pid)
 
+    def _discover(self):
+        children = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+        members, stack = set(), list(self.roots)
+        while stack:
+            pid = stack.pop()
+            if pid not in members:
+                members.add(pid)
+                stack.extend(children.get(pid, []))
+        return members
+
     def _sample(self):
-        while not self._stop.wait(0.05):
-            children, rss = {}, {}
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit():
-                    continue
+        samples = 0
+        while not self._stop.wait(self.SAMPLE_S):
+            if samples % self.DISCOVER_EVERY == 0 or not self.roots <= self._members:
+                self._members = self._discover()
+            samples += 1
+            total = 0
+            for pid in self._members:
                 try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                    with open(f"/proc/{entry}/statm") as f:
-                        rss[int(entry)] = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-                    children.setdefault(ppid, []).append(int(entry))
+                    with open(f"/proc/{pid}/statm") as f:
+                        total += int(f.read().split()[1]) * self._page
                 except (OSError, IndexError, ValueError):
                     continue
-            total, stack, seen = 0, list(self.roots), set()
-            while stack:
-                pid = stack.pop()
-                if pid in seen:
-                    continue
-                seen.add(pid)
-                total += rss.get(pid, 0)
-                stack.extend(children.get(pid, []))
             self.peak = max(self.peak, total)
 
     def stop(self):
