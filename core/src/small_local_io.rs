@@ -115,7 +115,8 @@ fn put_in_place(path: &std::path::Path, payload: &PutPayload) -> std::io::Result
     }
 }
 
-/// Writes `payload` to `file` and closes it; the file, for what the file system says of it.
+/// Writes `payload` to `file` and hands the file back: a staged put reads its metadata for the
+/// e-tag before closing it; an in-place put closes it at once.
 fn write_payload(mut file: File, payload: &PutPayload) -> std::io::Result<File> {
     payload.iter().try_for_each(|chunk| file.write_all(chunk))?;
     Ok(file)
